@@ -1,0 +1,76 @@
+# Dr.Gero backend: local stack, checks and tests.
+#
+#   make dev        start the local stack (emulators + every function behind one base URL)
+#   make dev-reset  the same, after wiping the persisted emulator data in .dev/data
+#   make test       lint -> types -> tests (each step must pass before the next)
+#   make lint | fmt | bench | clean
+#
+# Two virtual environments: .venv holds the project and its dev tools; .venv-tasks holds only
+# the Cloud Tasks emulator, which pins protobuf<5 and cannot share a venv with the current
+# google-cloud libraries. Stamp files make re-runs instant and re-install when requirements change.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+TASKS_VENV := .venv-tasks
+PY := $(VENV)/bin/python
+TASKS_EMULATOR_VERSION := 0.6.2
+
+VENV_STAMP := $(VENV)/.installed
+TASKS_STAMP := $(TASKS_VENV)/.installed-$(TASKS_EMULATOR_VERSION)
+
+.PHONY: help venv tasks-venv dev dev-reset test lint fmt typecheck bench clean
+
+help:
+	@echo "make dev | dev-reset | test | lint | fmt | bench | venv | tasks-venv | clean"
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+tasks-venv: $(TASKS_STAMP)
+
+$(TASKS_STAMP):
+	test -x $(TASKS_VENV)/bin/python || $(PYTHON) -m venv $(TASKS_VENV)
+	$(TASKS_VENV)/bin/pip install --quiet gcloud-tasks-emulator==$(TASKS_EMULATOR_VERSION)
+	rm -f $(TASKS_VENV)/.installed-*
+	touch $@
+
+dev: venv tasks-venv
+	$(PY) -m devstack.run
+
+dev-reset: venv tasks-venv
+	$(PY) -m devstack.run --reset
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+test: venv tasks-venv
+	@echo "== lint";  $(VENV)/bin/ruff check .
+	@echo "== format"; $(VENV)/bin/ruff format --check .
+	@echo "== types"; $(VENV)/bin/mypy
+	@echo "== tests"; $(PY) -m pytest -x -q
+
+bench: venv tasks-venv
+	@shopt -s nullglob; scripts=(bench/*.py); \
+	if [ $${#scripts[@]} -eq 0 ]; then echo "no bench/*.py scripts yet"; fi; \
+	for script in "$${scripts[@]}"; do echo "== $$script"; $(PY) "$$script"; done
+
+clean:
+	rm -rf $(VENV) $(TASKS_VENV) .dev .dev.env .pytest_cache .mypy_cache .ruff_cache

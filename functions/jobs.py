@@ -1,0 +1,30 @@
+"""Entry point ``jobs``: what Cloud Scheduler fires (see ``infra/scheduler.yaml``).
+
+``POST /internal/jobs/consolidate-due`` enqueues one consolidation task per PUSH leaderboard
+whose "consolidate every N hours" deadline has passed. Task names derive from the deadline, so
+a job fired twice (Cloud Scheduler delivers at least once) enqueues each task once.
+"""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from shared import wiring
+from shared.services.jobs import enqueue_due_consolidations
+from shared.web.http import Router
+from shared.web.internal import require_internal
+
+router = Router("jobs")
+
+
+@router.route("POST", "/internal/jobs/consolidate-due")
+def _consolidate_due(request: flask.Request) -> dict:
+    deps = wiring.deps()
+    require_internal(request, deps.settings)
+    return enqueue_due_consolidations(deps)
+
+
+@functions_framework.http
+def jobs(request: flask.Request) -> flask.Response:
+    return router(request)

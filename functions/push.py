@@ -1,0 +1,35 @@
+"""Entry point ``push``: POST /v1/leaderboard/{id}/dataset/push."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from shared import wiring
+from shared.services.push import PushRequest
+from shared.services.push import push as push_rows
+from shared.web.http import Router, bearer_token, read_json
+
+router = Router("push")
+
+
+@router.route("POST", "/v1/leaderboard/{leaderboard_id}/dataset/push")
+def _push(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[str, str]]:
+    deps = wiring.deps()
+    token = bearer_token(request)
+    body = read_json(request, max_bytes=deps.settings.push_max_body_bytes)
+    answer = push_rows(
+        deps,
+        PushRequest(
+            leaderboard_id=leaderboard_id,
+            token=token,
+            body=body,
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+        ),
+    )
+    return answer.body, answer.status, answer.headers
+
+
+@functions_framework.http
+def push(request: flask.Request) -> flask.Response:
+    return router(request)

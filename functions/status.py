@@ -1,0 +1,25 @@
+"""Entry point ``status``: GET /v1/leaderboard/{id}/dataset/status."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from shared import wiring
+from shared.services.auth import authenticate
+from shared.services.status import dataset_status
+from shared.web.http import Router, bearer_token
+
+router = Router("status")
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/status")
+def _status(request: flask.Request, leaderboard_id: str) -> dict:
+    deps = wiring.deps()
+    principal = authenticate(deps, bearer_token(request))
+    return dataset_status(deps, principal, leaderboard_id)
+
+
+@functions_framework.http
+def status(request: flask.Request) -> flask.Response:
+    return router(request)

@@ -1,0 +1,14 @@
+"""Every Cloud Function entry point, for ``functions-framework --target=<name>`` and
+``gcloud functions deploy <name> --entry-point=<name>``. Each lives in ``functions/``."""
+
+from shared import logs
+
+logs.configure()
+
+from functions.consolidation import consolidation  # noqa: E402
+from functions.jobs import jobs  # noqa: E402
+from functions.push import push  # noqa: E402
+from functions.status import status  # noqa: E402
+from functions.api import api  # noqa: E402
+
+__all__ = ["api", "consolidation", "jobs", "push", "status"]

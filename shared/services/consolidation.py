@@ -1,0 +1,208 @@
+"""Consolidation: fold pending rows into a new dataset version.
+
+One consolidation, under the leaderboard's consolidation lease (so two never run at once):
+
+    repeat while rows are pending:
+        pick the oldest pending chunks (at most ``consolidation_round_docs``)
+        merge them, newest first, over the current version (newest wins per row id; with
+        auto-limit keep the newest ``max_samples``)               shared.domain.dataset
+        write the result as a new JSONL object                     never overwrites
+        one atomic commit: lease fence, version pointer, "consolidated" on every chunk,
+        totals, trace
+
+Killed anywhere before the commit, it leaves the previous version in place and the chunks
+pending (the uploaded object is an unreferenced orphan); the next consolidation redoes the round
+with the same inputs and writes the same rows. A holder that stalled past its lease cannot
+commit, because the commit is conditioned on the lease document it holds.
+
+Memory: the merge keeps at most the rows it will write from pending chunks plus the ids of the
+previous version; chunks are fetched a few at a time and the previous version is streamed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from shared.clock import utcnow
+from shared.domain.dataset import DatasetMerge
+from shared.domain.rows import Row
+from shared.errors import Conflict, NotFound
+from shared.storage import leases
+from shared.storage.push_store import TOTALS
+from shared.storage.records import DatasetVersion, LeaderboardRecord
+from shared.wiring import Deps
+
+# Called with a stage name at each step; tests use it to kill a consolidation mid-way.
+Checkpoint = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ConsolidationResult:
+    leaderboard_id: str
+    rounds: int
+    events: int
+    version: DatasetVersion | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "leaderboard_id": self.leaderboard_id,
+            "status": "consolidated" if self.rounds else "nothing_pending",
+            "rounds": self.rounds,
+            "events_consolidated": self.events,
+            "version": self.version.model_dump(mode="json") if self.version else None,
+        }
+
+
+class ConsolidationBusy(Conflict):
+    default_code = "consolidation_in_progress"
+
+
+def consolidate(
+    deps: Deps,
+    leaderboard_id: str,
+    *,
+    reason: str,
+    actor_token_id: str | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> ConsolidationResult:
+    mark = checkpoint or (lambda stage: None)
+    lock_ref = deps.leaderboards.ref(leaderboard_id).collection("locks").document("consolidation")
+    lease = leases.acquire(
+        lock_ref, holder=uuid.uuid4().hex, ttl_seconds=deps.settings.consolidation_lease_seconds
+    )
+    if lease is None:
+        raise ConsolidationBusy(
+            "a consolidation of this dataset is already running; it will include the pending rows"
+            " it found, and a later one the rest",
+            retry_after_seconds=5,
+        )
+    mark("leased")
+    rounds = events = 0
+    version: DatasetVersion | None = None
+    try:
+        while True:
+            leaderboard = deps.leaderboards.get(leaderboard_id)
+            if leaderboard is None:
+                raise NotFound(f"leaderboard {leaderboard_id} not found", code="leaderboard_not_found")
+            done = _round(deps, leaderboard, lease, reason, actor_token_id, mark)
+            if done is None:
+                if rounds == 0:
+                    _push_back_due_time(deps, leaderboard)
+                break
+            rounds += 1
+            events += done[0]
+            version = done[1]
+            if done[2] < deps.settings.consolidation_round_docs:
+                break
+    finally:
+        leases.release(lease)
+    return ConsolidationResult(leaderboard_id, rounds, events, version)
+
+
+def _round(
+    deps: Deps,
+    leaderboard: LeaderboardRecord,
+    lease: leases.Lease,
+    reason: str,
+    actor_token_id: str | None,
+    mark: Checkpoint,
+) -> tuple[int, DatasetVersion, int] | None:
+    """One round; answers (rows consolidated, new version, chunks folded) or None if idle."""
+    started = time.perf_counter()
+    chunks = deps.push.oldest_pending(leaderboard.id, limit=deps.settings.consolidation_round_docs)
+    if not chunks:
+        return None
+    config = leaderboard.dataset
+    merge = DatasetMerge(cap=config.get("max_samples") if config.get("auto_limit") else None)
+    for row in deps.push.read_chunks_newest_first(chunks):
+        merge.offer_pending(row)
+    mark("merged")
+
+    previous = leaderboard.dataset_version
+    number = (previous.version if previous else 0) + 1
+    written = deps.datasets.write_version(
+        leaderboard.id, number, _merged_rows(deps, merge, previous)
+    )
+    mark("uploaded")
+
+    now = utcnow()
+    version = DatasetVersion(
+        version=number,
+        object_name=written.object_name,
+        generation=written.generation,
+        rows=written.rows,
+        bytes=written.bytes,
+        sha256=written.sha256,
+        consolidated_at=now,
+    )
+    events = sum(chunk.count for chunk in chunks)
+    batch = deps.db.batch()
+    lease.fence(batch, ttl_seconds=deps.settings.consolidation_lease_seconds)
+    batch.update(
+        deps.leaderboards.ref(leaderboard.id),
+        {"dataset_version": version.model_dump(), "consolidation_due_at": _next_due(leaderboard)},
+    )
+    for chunk in chunks:
+        batch.update(chunk.ref, {"consolidated": True, "version": number})
+    batch.set(
+        deps.push.counter_ref(leaderboard.id, TOTALS),
+        {"pending": firestore.Increment(-events), "consolidated": firestore.Increment(events)},
+        merge=True,
+    )
+    trace_ref, trace = deps.traces.new(
+        leaderboard.id,
+        kind="consolidation",
+        workspace_id=leaderboard.workspace_id,
+        token_id=actor_token_id,
+        reason=reason,
+        counts={"events": events, "chunks": len(chunks), "rows": written.rows},
+        version=number,
+        previous_version=previous.version if previous else None,
+        uri=deps.datasets.uri(written.object_name),
+        bytes=written.bytes,
+        sha256=written.sha256,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    batch.create(trace_ref, trace)
+    try:
+        results = batch.commit()
+    except gexc.FailedPrecondition as exc:
+        raise ConsolidationBusy(
+            "this consolidation lost its lease (it ran past the lease time); nothing was changed"
+        ) from exc
+    lease.update_time = results[0].update_time
+    mark("committed")
+    return events, version, len(chunks)
+
+
+def _merged_rows(
+    deps: Deps, merge: DatasetMerge, previous: DatasetVersion | None
+) -> Iterator[dict[str, Any]]:
+    for row in merge.pending_rows():
+        yield row.to_json()
+    if previous is None:
+        return
+    for data in deps.datasets.read_rows(previous.object_name, previous.generation):
+        kept = merge.offer_previous(Row.from_json(data))
+        if kept is not None:
+            yield kept.to_json()
+
+
+def _next_due(leaderboard: LeaderboardRecord) -> Any:
+    hours = leaderboard.dataset.get("consolidate_every_hours")
+    return utcnow() + timedelta(hours=hours) if hours else None
+
+
+def _push_back_due_time(deps: Deps, leaderboard: LeaderboardRecord) -> None:
+    """Nothing was pending: the next time-based consolidation is one period from now."""
+    due = leaderboard.consolidation_due_at
+    if due is not None and due <= utcnow():
+        deps.leaderboards.update(leaderboard.id, {"consolidation_due_at": _next_due(leaderboard)})

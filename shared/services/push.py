@@ -1,0 +1,373 @@
+"""Push: rows from a production app become pending events of a PUSH dataset.
+
+The path of one push, in round trips:
+
+1. one batched read of the token and the leaderboard;
+2. with an ``Idempotency-Key``, one ``create()`` of the idempotency record;
+3. one commit that reserves the rows in the daily and monthly windows (atomic increments; see
+   ``shared.domain.quota``), plus one more only when some rows overshot and are given back;
+4. one commit, atomic, of the pending chunk(s), the totals, the trace and the idempotent
+   answer. The answer is sent only after this commit: accepted rows are durable.
+
+When pending rows reach the leaderboard's "consolidate every N events", a consolidation task is
+enqueued under a name derived from the current dataset version, so concurrent pushes crossing
+the threshold enqueue it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from google.api_core import exceptions as gexc
+
+from shared.clock import iso, utcnow
+from shared.domain import quota
+from shared.domain.jsonl import canonical_json
+from shared.domain.rows import BodyShapeError, Row, RowRejection, extract_rows, normalise_rows
+from shared.domain.tokens import Scope
+from shared.errors import (
+    BadRequest,
+    Conflict,
+    DrGeroError,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unavailable,
+    ValidationFailed,
+)
+from shared.services.auth import Principal, authorize_leaderboard, principal_from, token_ref_hash
+from shared.storage import idempotency
+from shared.storage.push_store import TOTAL_FIELDS, chunk_rows
+from shared.storage.records import LeaderboardRecord
+from shared.tasks.queue import task_name
+from shared.wiring import Deps
+
+log = logging.getLogger(__name__)
+
+CONSOLIDATE_TASK_PATH = "/internal/tasks/consolidate"
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    leaderboard_id: str
+    token: str | None
+    body: Any
+    idempotency_key: str | None = None
+
+
+@dataclass
+class PushAnswer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class DatasetClosed(DrGeroError):
+    status = 410
+    default_code = "dataset_closed"
+
+
+def push(deps: Deps, request: PushRequest) -> PushAnswer:
+    started = time.perf_counter()
+    principal, leaderboard = _authorize(deps, request)
+    rows, rejections = _validate(deps, request.body)
+    if request.idempotency_key is None:
+        return _accept(deps, principal, leaderboard, rows, rejections, started=started)
+
+    ref = idempotency.record_ref(deps.db, leaderboard.id, request.idempotency_key)
+    request_hash = _request_hash(request.body)
+    while True:
+        claim = _claim(deps, ref, request_hash)
+        if isinstance(claim, idempotency.Replay):
+            return PushAnswer(claim.status, claim.body, {"Idempotent-Replayed": "true"})
+        try:
+            return _accept(
+                deps, principal, leaderboard, rows, rejections, started=started, owned=claim
+            )
+        except _OwnershipLost:
+            continue  # another request took the key over; wait for its answer
+        except BaseException:
+            idempotency.release(claim)
+            raise
+
+
+# -- steps ---------------------------------------------------------------------------------
+
+
+def _authorize(deps: Deps, request: PushRequest) -> tuple[Principal, LeaderboardRecord]:
+    token_hash = token_ref_hash(request.token)
+    token_ref = deps.tokens.ref(token_hash)
+    board_ref = deps.leaderboards.ref(request.leaderboard_id)
+    snaps = {snap.reference.path: snap for snap in deps.db.get_all([token_ref, board_ref])}
+    principal = principal_from(deps.tokens.from_snapshot(snaps[token_ref.path]))
+    board_snap = snaps[board_ref.path]
+    leaderboard = deps.leaderboards.from_snapshot(board_snap) if board_snap.exists else None
+    scope = Scope.DATASET_PUSH if principal.kind == "dataset" else Scope.LEADERBOARDS_WRITE
+    leaderboard = authorize_leaderboard(principal, request.leaderboard_id, leaderboard, scope)
+    if not leaderboard.is_push:
+        raise Conflict(
+            "this leaderboard reads a GET dataset; only PUSH datasets accept rows",
+            code="not_a_push_dataset",
+        )
+    return principal, leaderboard
+
+
+def _validate(deps: Deps, body: Any) -> tuple[list[tuple[int, Row]], list[RowRejection]]:
+    try:
+        raw_rows = extract_rows(body)
+    except BodyShapeError as exc:
+        raise BadRequest(str(exc), code="invalid_body_shape") from exc
+    limit = deps.settings.push_max_rows
+    if len(raw_rows) > limit:
+        raise PayloadTooLarge(
+            f"{len(raw_rows)} rows in one push; send at most {limit} per request",
+            code="too_many_rows",
+            max_rows=limit,
+        )
+    if not raw_rows:
+        raise ValidationFailed("the push holds no rows", code="no_rows")
+    return normalise_rows(raw_rows, max_row_bytes=deps.settings.push_max_row_bytes)
+
+
+def _request_hash(body: Any) -> str:
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def _claim(deps: Deps, ref: Any, request_hash: str) -> idempotency.Owned | idempotency.Replay:
+    settings = deps.settings
+    deadline = time.monotonic() + settings.idempotency_wait_seconds
+    delay = 0.05
+    while True:
+        claim = idempotency.claim(
+            ref,
+            request_hash=request_hash,
+            lease_seconds=settings.idempotency_lease_seconds,
+            ttl_hours=settings.idempotency_ttl_hours,
+        )
+        if isinstance(claim, idempotency.Owned | idempotency.Replay):
+            return claim
+        if isinstance(claim, idempotency.KeyReused):
+            raise ValidationFailed(
+                "this Idempotency-Key was already used with a different request body",
+                code="idempotency_key_reused",
+            )
+        if time.monotonic() > deadline:
+            raise Conflict(
+                "a request with this Idempotency-Key is still in progress; retry shortly",
+                code="idempotency_in_progress",
+                retry_after_seconds=1,
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+class _OwnershipLost(Exception):
+    """Our idempotency claim was taken over before our commit; nothing was written."""
+
+
+def _accept(
+    deps: Deps,
+    principal: Principal,
+    leaderboard: LeaderboardRecord,
+    indexed_rows: list[tuple[int, Row]],
+    rejections: list[RowRejection],
+    *,
+    started: float,
+    owned: idempotency.Owned | None = None,
+) -> PushAnswer:
+    now = utcnow()
+    rows = [row for _, row in indexed_rows]
+    reservation = _reserve(deps, leaderboard, len(rows), now)
+    kept, refused = indexed_rows[: reservation.fit], indexed_rows[reservation.fit :]
+    batch_id = "b_" + uuid.uuid4().hex
+    body = _answer_body(leaderboard, batch_id, kept, rejections, refused, reservation)
+    status, error = _status_for(kept, rejections, reservation.refusal)
+    if error is not None:
+        # Nothing accepted: count what was turned away, answer the error, keep nothing.
+        _commit(deps, principal, leaderboard, batch_id, [], rejections, refused, started, None, 0)
+        error.details.update({k: body[k] for k in ("rejected", "refused") if body.get(k)})
+        raise error
+
+    try:
+        totals = _commit(
+            deps, principal, leaderboard, batch_id, [row for _, row in kept], rejections,
+            refused, started, owned, status, body,
+        )
+    except gexc.FailedPrecondition as exc:
+        reservation.give_back(deps, leaderboard.id)
+        raise _OwnershipLost() from exc
+    except gexc.GoogleAPICallError as exc:
+        reservation.give_back(deps, leaderboard.id)
+        raise Unavailable("could not store the rows; nothing was kept, retry", code="store_failed") from exc
+
+    body["pending"] = totals["pending"]
+    body["consolidation_enqueued"] = _maybe_enqueue(deps, leaderboard, totals["pending"])
+    return PushAnswer(status, body)
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    fit: int
+    refusal: quota.Refusal | None = None
+    counters: tuple[str, ...] = ()  # window counter documents holding the reserved rows
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def give_back(self, deps: Deps, leaderboard_id: str) -> None:
+        deps.push.give_back(leaderboard_id, {key: self.fit for key in self.counters})
+
+
+def _reserve(
+    deps: Deps, leaderboard: LeaderboardRecord, requested: int, now: datetime
+) -> _Reservation:
+    """Reserve ``requested`` rows in both windows; say how many fit and why not the rest."""
+    config = leaderboard.dataset
+    end_date = config.get("end_date")
+    if end_date is not None and now >= end_date:
+        message = f"this dataset stopped accepting rows at {end_date.astimezone(UTC).isoformat()}"
+        return _Reservation(0, quota.Refusal("dataset_closed", message, requested))
+    if requested == 0:
+        return _Reservation(0)
+    day, month = quota.day_key(now), quota.month_key(now)
+    totals = deps.push.add_to_windows(leaderboard.id, {day: requested, month: requested})
+    daily, monthly = config.get("daily_limit"), config.get("monthly_limit")
+    fit_day = quota.fits(requested=requested, new_total=totals[day], limit=daily)
+    fit_month = quota.fits(requested=requested, new_total=totals[month], limit=monthly)
+    fit = min(fit_day, fit_month)
+    overshoot = requested - fit
+    deps.push.give_back(leaderboard.id, {day: overshoot, month: overshoot})
+    usage = {
+        "daily": quota.window_usage(totals[day] - overshoot, daily, quota.day_resets_at(now)),
+        "monthly": quota.window_usage(totals[month] - overshoot, monthly, quota.month_resets_at(now)),
+    }
+    refusal = None
+    if overshoot:
+        if fit_day <= fit_month:
+            code, name, resets = "daily_limit_reached", "daily", quota.day_resets_at(now)
+        else:
+            code, name, resets = "monthly_limit_reached", "monthly", quota.month_resets_at(now)
+        refusal = quota.Refusal(
+            code,
+            f"the {name} accepted-row limit of this dataset is reached; {overshoot} valid rows"
+            f" were not accepted. The window resets at {resets.isoformat()}",
+            overshoot,
+            resets,
+        )
+    return _Reservation(fit, refusal, (day, month), usage)
+
+
+def _status_for(
+    kept: list[Any], rejections: list[RowRejection], refusal: quota.Refusal | None
+) -> tuple[int, DrGeroError | None]:
+    if kept:
+        return 200, None
+    if refusal is not None and refusal.code == "dataset_closed":
+        return 410, DatasetClosed(refusal.message)
+    if refusal is not None:
+        seconds = max(1, int((refusal.resets_at - utcnow()).total_seconds())) if refusal.resets_at else 60
+        return 429, TooManyRequests(
+            refusal.message,
+            code=refusal.code,
+            resets_at=iso(refusal.resets_at),
+            retry_after_seconds=seconds,
+        )
+    return 422, ValidationFailed(
+        f"none of the {len(rejections)} rows is valid; see 'rejected' for each row's problem",
+        code="no_valid_rows",
+    )
+
+
+def _answer_body(
+    leaderboard: LeaderboardRecord,
+    batch_id: str,
+    kept: list[tuple[int, Row]],
+    rejections: list[RowRejection],
+    refused: list[tuple[int, Row]],
+    reservation: _Reservation,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "batch_id": batch_id,
+        "leaderboard_id": leaderboard.id,
+        "received": len(kept) + len(rejections) + len(refused),
+        "accepted": len(kept),
+        "accepted_ids": [row.id for _, row in kept],
+        "rejected": [
+            {"index": r.index, "code": r.code, "message": r.message}
+            | ({"field": r.field} if r.field else {})
+            for r in rejections
+        ],
+        "refused": None,
+        "usage": reservation.usage,
+    }
+    if reservation.refusal is not None:
+        indexes = [index for index, _ in refused]
+        body["refused"] = reservation.refusal.to_json() | {"indexes": indexes}
+    return body
+
+
+def _commit(
+    deps: Deps,
+    principal: Principal,
+    leaderboard: LeaderboardRecord,
+    batch_id: str,
+    rows: list[Row],
+    rejections: list[RowRejection],
+    refused: list[Any],
+    started: float,
+    owned: idempotency.Owned | None,
+    status: int,
+    body: dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """One atomic commit: pending chunks, totals, trace and (if keyed) the answer."""
+    counts = {
+        "accepted": len(rows),
+        "rejected": len(rejections),
+        "refused": len(refused),
+        "pending": len(rows),
+    }
+    totals_fields = {name: n for name, n in counts.items() if n}
+    batch = deps.db.batch()
+    chunks = chunk_rows(rows, max_bytes=deps.settings.pending_chunk_bytes) if rows else []
+    totals_index = deps.push.stage_batch(
+        batch, leaderboard.id, batch_id=batch_id, chunks=chunks,
+        token_id=principal.token_id, totals=totals_fields,
+    )  # fmt: skip
+    trace_ref, trace = deps.traces.new(
+        leaderboard.id,
+        kind="push",
+        workspace_id=leaderboard.workspace_id,
+        token_id=principal.token_id,
+        batch_id=batch_id,
+        counts={k: v for k, v in counts.items() if k != "pending"},
+        chunks=len(chunks),
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        status=status if rows else None,
+        idempotent=owned is not None,
+    )
+    batch.create(trace_ref, trace)
+    if owned is not None and body is not None:
+        idempotency.stage_answer(batch, owned, status=status, body=body)
+    results = batch.commit()
+    assert set(totals_fields) <= set(TOTAL_FIELDS)
+    return deps.push.totals_from_result(results[totals_index], totals_fields)
+
+
+def _maybe_enqueue(deps: Deps, leaderboard: LeaderboardRecord, pending: int) -> bool:
+    every = leaderboard.dataset.get("consolidate_every_events")
+    if not every or pending < every:
+        return False
+    version = leaderboard.dataset_version.version if leaderboard.dataset_version else 0
+    try:
+        return deps.tasks.enqueue(
+            path=CONSOLIDATE_TASK_PATH,
+            payload={"leaderboard_id": leaderboard.id, "reason": "every_events"},
+            name=task_name("consolidate", leaderboard.id, f"v{version}"),
+        )
+    except gexc.GoogleAPICallError:
+        # The rows are stored; the scheduled job will consolidate them. Don't fail the push.
+        log.warning("could not enqueue consolidation of %s", leaderboard.id, exc_info=True)
+        return False

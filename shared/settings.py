@@ -1,0 +1,75 @@
+"""Configuration, read once from the environment and validated at cold start.
+
+Every knob has a default that works on the local stack; production sets only environment
+variables (project, bucket, queue, base URLs, internal key) and needs no code change.
+Emulators are selected by the standard variables the Google clients read themselves:
+``FIRESTORE_EMULATOR_HOST``, ``STORAGE_EMULATOR_HOST`` and (ours, for Cloud Tasks, which has no
+standard one) ``CLOUD_TASKS_EMULATOR_HOST``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRGERO_", extra="ignore")
+
+    project_id: str = Field(
+        default="drgero-local",
+        validation_alias=AliasChoices("DRGERO_PROJECT_ID", "GOOGLE_CLOUD_PROJECT"),
+    )
+    bucket: str = "drgero-local-datasets"
+    # Full Cloud Tasks queue path: projects/<p>/locations/<l>/queues/<q>.
+    tasks_queue: str = "projects/drgero-local/locations/local/queues/drgero"
+    tasks_emulator_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("CLOUD_TASKS_EMULATOR_HOST")
+    )
+    firestore_emulator_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("FIRESTORE_EMULATOR_HOST")
+    )
+    storage_emulator_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("STORAGE_EMULATOR_HOST")
+    )
+
+    # Where Cloud Tasks and Cloud Scheduler deliver internal calls (the consolidation function's
+    # base URL in production; the local dispatcher's base URL locally).
+    internal_base_url: str = "http://127.0.0.1:8080"
+    # Shared secret that task and scheduler requests carry in X-DrGero-Internal-Key. Internal
+    # endpoints refuse every request while it is unset: secure by default.
+    internal_key: SecretStr | None = None
+    # Service account whose OIDC token Cloud Tasks attaches (production, private functions).
+    tasks_service_account: str | None = None
+    # The public base URL clients use (shown in webhook examples and download paths).
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    # Push limits. Production Firestore caps a request at 10 MiB and a document at 1 MiB.
+    push_max_body_bytes: int = 5 * 1024 * 1024
+    push_max_rows: int = 1000
+    push_max_row_bytes: int = 256 * 1024
+    # A chunk closes past this many uncompressed bytes; one more row (a stored row is at most
+    # ~2x push_max_row_bytes) still keeps the document under the 1 MiB limit.
+    pending_chunk_bytes: int = 384 * 1024
+
+    # Idempotency: how long an in-flight first request holds its key, how long a duplicate
+    # waits for the first answer, and how long answers are kept.
+    idempotency_lease_seconds: float = 60.0
+    idempotency_wait_seconds: float = 20.0
+    idempotency_ttl_hours: int = 24
+
+    # Consolidation: lease length (the fencing guard) and pending documents folded per round.
+    consolidation_lease_seconds: float = 600.0
+    consolidation_round_docs: int = 400
+
+    # PUSH leaderboards need this many consolidated rows before models can be added.
+    push_min_rows_for_models: int = 100
+    # Download links for dataset versions (where the storage credentials can sign).
+    download_url_ttl_seconds: int = 3600
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,101 @@
+"""Dataset versions as JSONL objects in Cloud Storage.
+
+Each consolidation writes a new object ``datasets/{leaderboard}/v{version:06d}-{nonce}.jsonl``;
+objects are never overwritten (``if_generation_match=0``), so a reader holding a version pointer
+always reads what the pointer promised. The nonce keeps a crashed consolidation's orphan from
+colliding with its rerun. Rows are written newest first, one canonical JSON object per line.
+Writes spool through a temporary file, so memory stays bounded whatever the dataset size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from google.cloud import storage
+
+from shared.domain.jsonl import dumps_line, iter_lines
+
+CONTENT_TYPE = "application/jsonl"
+_SPOOL_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WrittenObject:
+    object_name: str
+    generation: int
+    rows: int
+    bytes: int
+    sha256: str
+
+
+class DatasetStore:
+    def __init__(self, client: storage.Client, bucket: str) -> None:
+        self._client = client
+        self._bucket = client.bucket(bucket)
+
+    @property
+    def bucket_name(self) -> str:
+        return str(self._bucket.name)
+
+    def uri(self, object_name: str) -> str:
+        return f"gs://{self.bucket_name}/{object_name}"
+
+    def write_version(
+        self, leaderboard_id: str, version: int, rows: Iterable[dict[str, object]]
+    ) -> WrittenObject:
+        object_name = f"datasets/{leaderboard_id}/v{version:06d}-{secrets.token_hex(4)}.jsonl"
+        digest = hashlib.sha256()
+        count = size = 0
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+            for row in rows:
+                line = dumps_line(row)
+                spool.write(line)
+                digest.update(line)
+                count += 1
+                size += len(line)
+            spool.seek(0)
+            blob = self._bucket.blob(object_name)
+            blob.upload_from_file(
+                spool, size=size, content_type=CONTENT_TYPE, if_generation_match=0
+            )
+        return WrittenObject(
+            object_name=object_name,
+            generation=int(blob.generation or 0),
+            rows=count,
+            bytes=size,
+            sha256=digest.hexdigest(),
+        )
+
+    def read_rows(self, object_name: str, generation: int) -> Iterator[dict[str, object]]:
+        """Stream a version's rows without loading the object into memory."""
+        blob = self._bucket.blob(object_name, generation=generation)
+        with blob.open("rb") as handle:
+            yield from iter_lines(handle)
+
+    def read_bytes(self, object_name: str, generation: int, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        blob = self._bucket.blob(object_name, generation=generation)
+        with blob.open("rb", chunk_size=chunk_size) as handle:
+            while chunk := handle.read(chunk_size):
+                yield chunk
+
+    def signed_url(self, object_name: str, generation: int, *, ttl_seconds: int) -> str | None:
+        """A time-limited download URL, or None when these credentials cannot sign.
+
+        Service-account keys and the metadata server (through IAM signBlob) can sign; the
+        local emulator's anonymous credentials cannot, and the API's authenticated download
+        endpoint serves the same bytes there.
+        """
+        blob = self._bucket.blob(object_name, generation=generation)
+        try:
+            return str(
+                blob.generate_signed_url(
+                    version="v4", expiration=timedelta(seconds=ttl_seconds), method="GET"
+                )
+            )
+        except (AttributeError, TypeError, ValueError, NotImplementedError):
+            return None

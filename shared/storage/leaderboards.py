@@ -1,0 +1,60 @@
+"""Firestore repository of leaderboards (``leaderboards/{id}``).
+
+The leaderboard document is read on every push, so it is written rarely: configuration changes
+and the dataset-version pointer that consolidation flips. Counters and pending rows live in
+its subcollections (see ``push_store``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+
+from shared.storage.pagination import fetch_page
+from shared.storage.records import LeaderboardRecord
+
+LEADERBOARDS = "leaderboards"
+
+
+class LeaderboardRepo:
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    def ref(self, leaderboard_id: str) -> firestore.DocumentReference:
+        return self._db.collection(LEADERBOARDS).document(leaderboard_id)
+
+    def create(self, record: LeaderboardRecord) -> None:
+        self.ref(record.id).create(record.model_dump())
+
+    @staticmethod
+    def from_snapshot(snap: firestore.DocumentSnapshot) -> LeaderboardRecord | None:
+        return LeaderboardRecord.model_validate(snap.to_dict()) if snap.exists else None
+
+    def get(self, leaderboard_id: str) -> LeaderboardRecord | None:
+        return self.from_snapshot(self.ref(leaderboard_id).get())
+
+    def list(
+        self, *, workspace_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[LeaderboardRecord], str | None]:
+        query = self._db.collection(LEADERBOARDS).where(
+            filter=firestore.FieldFilter("workspace_id", "==", workspace_id)
+        )
+        page = fetch_page(query, limit=limit, cursor=cursor)
+        return [LeaderboardRecord.model_validate(item) for item in page.items], page.next_cursor
+
+    def due_for_consolidation(
+        self, now: datetime, *, limit: int = 500
+    ) -> list[tuple[str, datetime]]:
+        """PUSH leaderboards whose "consolidate every N hours" deadline has passed."""
+        query = (
+            self._db.collection(LEADERBOARDS)
+            .where(filter=firestore.FieldFilter("consolidation_due_at", "<=", now))
+            .select(["consolidation_due_at"])
+            .limit(limit)
+        )
+        return [(snap.id, snap.get("consolidation_due_at")) for snap in query.stream()]
+
+    def update(self, leaderboard_id: str, fields: dict[str, Any]) -> None:
+        self.ref(leaderboard_id).update(fields)

@@ -1,0 +1,97 @@
+"""Stored documents, as typed records (one model per stored shape; public views live beside them).
+
+Firestore returns timezone-aware datetimes for timestamps, so records are aware throughout.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.clock import iso
+from shared.domain.tokens import mask
+
+
+class WorkspaceRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str
+    plan: str = "free"
+    created_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "plan": self.plan, "created_at": iso(self.created_at)}
+
+
+class TokenRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    kind: str  # "api" | "dataset"
+    workspace_id: str
+    leaderboard_id: str | None = None
+    name: str
+    scopes: list[str]
+    prefix: str
+    last4: str
+    created_at: datetime
+    created_by: str | None = None
+    expires_at: datetime | None = None
+    budget_usd: float | None = None
+    spend_usd: float = 0.0
+    revoked_at: datetime | None = None
+
+    def public(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "scopes": self.scopes,
+            "token_masked": mask(self.prefix, self.last4),
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
+        }
+        if self.kind == "dataset":
+            body["leaderboard_id"] = self.leaderboard_id
+        else:
+            body["budget_usd"] = self.budget_usd
+            body["spend_usd"] = self.spend_usd
+        return body
+
+
+class DatasetVersion(BaseModel):
+    """One consolidated dataset object in Cloud Storage."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: int
+    object_name: str
+    generation: int
+    rows: int
+    bytes: int
+    sha256: str
+    consolidated_at: datetime
+
+
+class LeaderboardRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    workspace_id: str
+    name: str
+    system_prompt: str
+    dataset: dict[str, Any]
+    evaluation: dict[str, Any]
+    schedule: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+    dataset_version: DatasetVersion | None = None
+    consolidation_due_at: datetime | None = None
+
+    @property
+    def is_push(self) -> bool:
+        return self.dataset.get("mode") == "push"

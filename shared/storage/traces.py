@@ -1,0 +1,49 @@
+"""Traces: JSON records of pushes, consolidations (and later runs and inference calls).
+
+Stored per leaderboard in ``leaderboards/{id}/traces/{trace_id}`` so that listing one
+leaderboard's traces is a single-collection query. A trace is written in the same commit as the
+work it describes, so a trace exists exactly when the work happened.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from google.cloud import firestore
+
+from shared.clock import iso, utcnow
+from shared.storage.pagination import Page, fetch_page
+
+TRACES = "traces"
+TRACE_KINDS = ("push", "consolidation")
+
+
+class TraceRepo:
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    def _collection(self, leaderboard_id: str) -> firestore.CollectionReference:
+        return self._db.collection("leaderboards").document(leaderboard_id).collection(TRACES)
+
+    def new(self, leaderboard_id: str, *, kind: str, **fields: Any) -> tuple[firestore.DocumentReference, dict[str, Any]]:
+        """A fresh trace document and its body, for the caller to add to its commit."""
+        trace_id = "tr_" + uuid.uuid4().hex
+        body = {"id": trace_id, "kind": kind, "leaderboard_id": leaderboard_id, "created_at": utcnow(), **fields}
+        return self._collection(leaderboard_id).document(trace_id), body
+
+    def get(self, leaderboard_id: str, trace_id: str) -> dict[str, Any] | None:
+        snap = self._collection(leaderboard_id).document(trace_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def list(
+        self, leaderboard_id: str, *, kind: str | None, limit: int, cursor: str | None
+    ) -> Page:
+        query: Any = self._collection(leaderboard_id)
+        if kind is not None:
+            query = query.where(filter=firestore.FieldFilter("kind", "==", kind))
+        return fetch_page(query, limit=limit, cursor=cursor)
+
+
+def public_trace(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: iso(value) if key.endswith("_at") else value for key, value in body.items()}

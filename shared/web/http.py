@@ -1,0 +1,229 @@
+"""HTTP plumbing shared by every function: routing, bodies, tokens and error mapping.
+
+An entry point declares its routes on a :class:`Router`; the router answers 404/405 for paths
+and methods it does not serve, turns every :class:`~shared.errors.DrGeroError` into its JSON
+error, pydantic validation errors into 422 with the failing fields, Google API failures into
+503, and anything unexpected into a 500 with a request id but never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import flask
+from google.api_core import exceptions as gexc
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import (
+    BadRequest,
+    DrGeroError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+    error_body,
+)
+
+log = logging.getLogger("drgero.http")
+
+Handler = Callable[..., Any]
+M = TypeVar("M", bound=BaseModel)
+
+TOKEN_HEADERS = ("X-API-Key", "X-Dr.Gero-API-Key")
+DEFAULT_MAX_JSON_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class Router:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._routes: list[_Route] = []
+
+    def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
+        """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches a segment)."""
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
+        pattern = re.compile(f"^{regex}/?$")
+
+        def register(handler: Handler) -> Handler:
+            self._routes.append(_Route(method.upper(), pattern, handler))
+            return handler
+
+        return register
+
+    def __call__(self, request: flask.Request) -> flask.Response:
+        request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        try:
+            response = self._dispatch(request)
+        except DrGeroError as exc:
+            response = error_response(exc)
+        except ValidationError as exc:
+            response = error_response(validation_error(exc))
+        except gexc.GoogleAPICallError:
+            log.exception("storage call failed", extra={"request_id": request_id})
+            response = error_response(
+                Unavailable("a storage service is unavailable; retry shortly", request_id=request_id)
+            )
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            response = error_response(
+                DrGeroError("internal error; quote the request id", request_id=request_id)
+            )
+        response.headers["X-Request-Id"] = request_id
+        log.info(
+            "%s %s -> %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "request_id": request_id,
+                "function": self.name,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return response
+
+    def _dispatch(self, request: flask.Request) -> flask.Response:
+        path = request.path
+        allowed = []
+        for route in self._routes:
+            match = route.pattern.match(path)
+            if match is None:
+                continue
+            if route.method != request.method:
+                allowed.append(route.method)
+                continue
+            return to_response(route.handler(request, **match.groupdict()))
+        if allowed:
+            raise MethodNotAllowed(
+                f"{request.method} is not allowed on {path}; use {', '.join(sorted(allowed))}",
+                allowed=sorted(allowed),
+            )
+        raise NotFound(f"no endpoint at {request.method} {path}")
+
+
+def to_response(result: Any) -> flask.Response:
+    """Handlers return a Response, a body, or (body, status[, headers])."""
+    if isinstance(result, flask.Response):
+        return result
+    status, headers = 200, {}
+    if isinstance(result, tuple):
+        result, status, *rest = result
+        headers = rest[0] if rest else {}
+    if result is None:
+        return flask.Response(status=status, headers=headers)
+    return json_response(result, status, headers)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
+    return flask.Response(
+        json.dumps(body, ensure_ascii=False, default=str),
+        status=status,
+        headers=headers or {},
+        mimetype="application/json",
+    )
+
+
+def stream_response(chunks: Iterator[bytes], headers: dict[str, str]) -> flask.Response:
+    return flask.Response(flask.stream_with_context(chunks), status=200, headers=headers)
+
+
+def error_response(error: DrGeroError) -> flask.Response:
+    headers: dict[str, str] = {}
+    retry_after = error.details.get("retry_after_seconds")
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="drgero"'
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = ", ".join(error.details.get("allowed", []))
+    return json_response(error_body(error), error.status, headers)
+
+
+def validation_error(exc: ValidationError) -> ValidationFailed:
+    problems = [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or None,
+            "message": item["msg"].removeprefix("Value error, "),
+            "type": item["type"],
+        }
+        for item in exc.errors(include_url=False, include_input=False)
+    ]
+    first = problems[0]
+    where = f"{first['field']}: " if first["field"] else ""
+    return ValidationFailed(f"invalid request: {where}{first['message']}", errors=problems)
+
+
+def bearer_token(request: flask.Request) -> str | None:
+    """The token from ``Authorization: Bearer``, ``X-API-Key`` or ``X-Dr.Gero-API-Key``."""
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    for header in TOKEN_HEADERS:
+        value = request.headers.get(header, "").strip()
+        if value:
+            return value
+    return None
+
+
+def read_json(request: flask.Request, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Any:
+    """The request's JSON body: 415 unless JSON, 413 over ``max_bytes``, 400 if malformed."""
+    mimetype = (request.mimetype or "").lower()
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as JSON with 'Content-Type: application/json'"
+            f" (got {request.content_type or 'no Content-Type'})"
+        )
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(request.content_length, max_bytes)
+    raw = request.stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise _too_large(None, max_bytes)
+    if not raw.strip():
+        raise BadRequest("the request body is empty; send a JSON document", code="empty_body")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the body is not UTF-8 text", code="invalid_json") from exc
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            code="invalid_json",
+            line=exc.lineno,
+            column=exc.colno,
+        ) from exc
+
+
+def parse(model: type[M], request: flask.Request) -> M:
+    """The JSON body validated into ``model`` (an empty body counts as ``{}``)."""
+    if not request.content_length and not request.headers.get("Transfer-Encoding"):
+        return model.model_validate({})
+    data = read_json(request)
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object", code="invalid_body_shape")
+    return model.model_validate(data)
+
+
+def _too_large(size: int | None, limit: int) -> PayloadTooLarge:
+    got = f" ({size} bytes)" if size is not None else ""
+    return PayloadTooLarge(
+        f"the body is too large{got}; the limit is {limit} bytes: split it into smaller pushes",
+        max_bytes=limit,
+    )

@@ -1,0 +1,90 @@
+"""The one place that builds clients: lazily, once per instance, never at import.
+
+Cloud Functions reuse an instance for many requests, so clients are cached here for the life
+of the process. Tests that restart emulators call :func:`reset` to drop the cached clients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from google.cloud import firestore, storage, tasks_v2
+
+from shared.settings import Settings, get_settings
+from shared.storage.accounts import TokenRepo, WorkspaceRepo
+from shared.storage.datasets import DatasetStore
+from shared.storage.leaderboards import LeaderboardRepo
+from shared.storage.push_store import PushStore
+from shared.storage.traces import TraceRepo
+from shared.tasks.queue import TaskQueue
+
+
+@lru_cache(maxsize=1)
+def firestore_client() -> firestore.Client:
+    # The client reads FIRESTORE_EMULATOR_HOST itself; settings only choose the project.
+    return firestore.Client(project=get_settings().project_id)
+
+
+@lru_cache(maxsize=1)
+def storage_client() -> storage.Client:
+    settings = get_settings()
+    if settings.storage_emulator_host:
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project=settings.project_id, credentials=AnonymousCredentials())
+    return storage.Client(project=settings.project_id)
+
+
+@lru_cache(maxsize=1)
+def tasks_client() -> tasks_v2.CloudTasksClient:
+    settings = get_settings()
+    if settings.tasks_emulator_host:
+        import grpc
+        from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+        channel = grpc.insecure_channel(settings.tasks_emulator_host)
+        return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+    return tasks_v2.CloudTasksClient()
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def reset() -> None:
+    """Forget settings and clients (tests that change the environment call this)."""
+    for cached in (get_settings, firestore_client, storage_client, tasks_client, deps):
+        cached.cache_clear()
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Everything a service needs, built once per instance."""
+
+    settings: Settings
+    db: firestore.Client
+    workspaces: WorkspaceRepo
+    tokens: TokenRepo
+    leaderboards: LeaderboardRepo
+    push: PushStore
+    traces: TraceRepo
+    datasets: DatasetStore
+    tasks: TaskQueue
+
+
+@lru_cache(maxsize=1)
+def deps() -> Deps:
+    current = get_settings()
+    db = firestore_client()
+    return Deps(
+        settings=current,
+        db=db,
+        workspaces=WorkspaceRepo(db),
+        tokens=TokenRepo(db),
+        leaderboards=LeaderboardRepo(db),
+        push=PushStore(db),
+        traces=TraceRepo(db),
+        datasets=DatasetStore(storage_client(), current.bucket),
+        tasks=TaskQueue(tasks_client, current),
+    )
