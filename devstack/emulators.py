@@ -44,6 +44,7 @@ import logging
 import os
 import platform
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,13 +134,20 @@ class Emulators:
             "storage": self._storage_ready,
             "tasks": self._tasks_ready,
         }
-        with ThreadPoolExecutor(max_workers=len(checks)) as pool:
-            futures = {
-                name: pool.submit(self._await, name, check, deadline)
+        abort = threading.Event()  # set when the caller is interrupted (Ctrl-C) or one failed
+        pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="emulator-ready")
+        try:
+            futures = [
+                pool.submit(self._await, name, check, deadline, abort)
                 for name, check in checks.items()
-            }
-            for future in futures.values():
+            ]
+            for future in futures:
                 future.result()
+        except BaseException:
+            abort.set()
+            raise
+        finally:
+            pool.shutdown(wait=True)
         self._ensure_bucket()
         self._ensure_queue()
 
@@ -296,10 +304,14 @@ class Emulators:
 
     # -- readiness ------------------------------------------------------------------------------
 
-    def _await(self, name: str, check: Callable[[], bool], deadline: float) -> None:
+    def _await(
+        self, name: str, check: Callable[[], bool], deadline: float, abort: threading.Event
+    ) -> None:
         process = self._processes[name]
 
         def ready() -> bool:
+            if abort.is_set():
+                raise EmulatorError(f"{name} emulator: start-up abandoned")
             if process.exit_code() is not None:
                 raise EmulatorError(
                     f"{name} emulator exited with code {process.exit_code()} while starting; "

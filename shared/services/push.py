@@ -205,8 +205,9 @@ def _accept(
         reservation.give_back(deps, leaderboard.id)
         raise Unavailable("could not store the rows; nothing was kept, retry", code="store_failed") from exc
 
-    body["pending"] = totals["pending"]
-    body["consolidation_enqueued"] = _maybe_enqueue(deps, leaderboard, totals["pending"])
+    # The answer was stored with the rows; anything learnt after the commit stays out of it,
+    # so that a replay is byte-for-byte the first answer.
+    _maybe_enqueue(deps, leaderboard, totals["pending"])
     return PushAnswer(status, body)
 
 

@@ -1,0 +1,332 @@
+"""The local stack, as ``make dev`` runs it: ``python -m devstack.run [--reset]``.
+
+Starts the emulators (data kept in ``.dev/data``), serves every function behind one base URL
+from this process, runs the scheduler, makes sure a workspace and admin token exist, writes the
+sourceable ``.dev.env`` and waits for Ctrl-C. Stopping saves Firestore's data first.
+
+Environment (all optional): ``DRGERO_DEV_PORT`` (8080), ``DRGERO_FIRESTORE_PORT`` (8681),
+``DRGERO_STORAGE_PORT`` (4443), ``DRGERO_TASKS_PORT`` (8123) — 0 picks a free port —;
+``DRGERO_DEV_DIR`` (``<repo>/.dev``) and ``DRGERO_DEV_ENV_FILE`` (``<repo>/.dev.env``), so a
+test can run a second stack without touching the developer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Protocol
+
+import httpx
+
+from devstack.emulators import REPO_ROOT, EmulatorError, Emulators, StackConfig
+from devstack.pidfile import StackAlreadyRunning, end_stale_processes, write_pidfile
+from devstack.ports import LOOPBACK, port_is_free
+from devstack.scheduler import Scheduler
+
+logger = logging.getLogger("devstack")
+
+FIRESTORE_SAVE_INTERVAL_SECONDS = 120.0
+PORT_VARIABLES = {  # env var -> (default port, what listens there)
+    "DRGERO_DEV_PORT": (8080, "API (the function dispatcher)"),
+    "DRGERO_FIRESTORE_PORT": (8681, "Firestore emulator"),
+    "DRGERO_STORAGE_PORT": (4443, "Cloud Storage emulator"),
+    "DRGERO_TASKS_PORT": (8123, "Cloud Tasks emulator"),
+}
+
+
+class DevStackError(RuntimeError):
+    """The stack cannot start; the message says why and what to do."""
+
+
+class Service(Protocol):
+    """A process the stack runs besides the emulators (its env is exported to the functions)."""
+
+    name: str
+
+    def start(self) -> dict[str, str]: ...  # environment for the functions, e.g. a base URL
+    def stop(self) -> None: ...
+    def process_groups(self) -> dict[str, int]: ...  # recorded in the pidfile
+
+
+def extra_services() -> list[Service]:
+    """Services started after the emulators and before the functions.
+
+    >>> EXTRA SERVICES GO HERE <<< The OpenRouter-compatible model simulator will be added
+    here: started when no OPENROUTER_API_KEY is set, returning {"OPENROUTER_BASE_URL": ...}.
+    """
+    return []
+
+
+@dataclass(frozen=True)
+class DevPaths:
+    dev_dir: Path
+    env_file: Path
+
+    @property
+    def data(self) -> Path:
+        return self.dev_dir / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.dev_dir / "logs"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.dev_dir / "stack.pid"
+
+    @property
+    def internal_key(self) -> Path:
+        return self.dev_dir / "internal_key"
+
+    @classmethod
+    def from_env(cls) -> DevPaths:
+        return cls(
+            dev_dir=Path(os.environ.get("DRGERO_DEV_DIR", REPO_ROOT / ".dev")).resolve(),
+            env_file=Path(os.environ.get("DRGERO_DEV_ENV_FILE", REPO_ROOT / ".dev.env")).resolve(),
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack.run", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--reset", action="store_true", help="wipe the persisted emulator data first"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    stopping = threading.Event()
+    _install_signal_handlers(stopping)
+    try:
+        run(DevPaths.from_env(), reset=args.reset, stopping=stopping)
+    except (DevStackError, EmulatorError, StackAlreadyRunning) as error:
+        print(f"\nmake dev: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass  # Ctrl-C during start-up; run() has cleaned up
+    return 0
+
+
+def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
+    """Start everything, wait until ``stopping`` is set, stop everything (in reverse order)."""
+    if reset:
+        shutil.rmtree(paths.data, ignore_errors=True)
+        print(f"Wiped {paths.data}")
+    ended = end_stale_processes(paths.pidfile)
+    if ended:
+        print(f"Ended processes left by a previous run: {', '.join(ended)}")
+    ports = {name: _port_from_env(name) for name in PORT_VARIABLES}
+    _check_ports_free(ports)
+
+    emulators = Emulators(
+        StackConfig(
+            firestore_port=ports["DRGERO_FIRESTORE_PORT"],
+            storage_port=ports["DRGERO_STORAGE_PORT"],
+            tasks_port=ports["DRGERO_TASKS_PORT"],
+            data_dir=paths.data,
+            log_dir=paths.logs,
+        )
+    )
+    services: list[Service] = []
+    server = scheduler = None
+    try:
+        emulators.spawn()
+        write_pidfile(paths.pidfile, emulators.process_groups())
+        print("Starting emulators (Firestore takes a few seconds)...")
+        emulators.wait_ready()
+        os.environ.update(emulators.env())
+        os.environ["DRGERO_INTERNAL_KEY"] = _internal_key(paths.internal_key)
+
+        groups = emulators.process_groups()
+        for service in extra_services():
+            services.append(service)
+            os.environ.update(service.start())
+            groups.update(service.process_groups())
+            write_pidfile(paths.pidfile, groups)
+
+        # Imported only now: the functions read their settings from the environment set above.
+        from devstack.dispatcher import DEFAULT_SOURCE, build_app, serve
+
+        if not DEFAULT_SOURCE.exists():
+            raise DevStackError(f"{DEFAULT_SOURCE} does not exist yet: nothing to serve")
+        app = build_app(DEFAULT_SOURCE)
+        server, _ = serve(app, LOOPBACK, ports["DRGERO_DEV_PORT"])
+        base_url = f"http://{LOOPBACK}:{server.server_port}"
+        os.environ["DRGERO_INTERNAL_BASE_URL"] = base_url
+        scheduler = Scheduler(base_url, os.environ["DRGERO_INTERNAL_KEY"]).start()
+
+        credentials = _workspace_credentials(base_url, paths.env_file)
+        _write_env_file(paths.env_file, base_url, credentials, emulators.env())
+        _print_banner(base_url, credentials, paths)
+
+        while not stopping.wait(timeout=FIRESTORE_SAVE_INTERVAL_SECONDS):
+            _save_quietly(emulators)
+    finally:
+        # Further Ctrl-C must not interrupt saving and stopping (a SIGKILL still can; the
+        # pidfile then lets the next run clean up).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\nStopping the local stack...")
+        if scheduler is not None:
+            scheduler.stop()
+        if server is not None:
+            server.shutdown()
+        for service in reversed(services):
+            service.stop()
+        emulators.stop()
+        paths.pidfile.unlink(missing_ok=True)
+        print("Stopped.")
+
+
+def _install_signal_handlers(stopping: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        # While starting, there is no wait loop to notice the event: interrupt start-up instead.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def _port_from_env(name: str) -> int:
+    default, _ = PORT_VARIABLES[name]
+    raw = os.environ.get(name, str(default))
+    try:
+        port = int(raw)
+    except ValueError:
+        raise DevStackError(f"{name}={raw!r} is not a port number") from None
+    if not 0 <= port < 65536:
+        raise DevStackError(f"{name}={raw!r} is not a port number")
+    return port
+
+
+def _check_ports_free(ports: dict[str, int]) -> None:
+    for name, port in ports.items():
+        if port and not port_is_free(port):
+            what = PORT_VARIABLES[name][1]
+            raise DevStackError(
+                f"port {port} ({what}) is already in use. Stop whatever listens there "
+                f"(`ss -ltnp | grep :{port}` shows it; another `make dev`?) or choose another "
+                f"port: {name}=<port> make dev"
+            )
+
+
+def _internal_key(path: Path) -> str:
+    """The internal key of this checkout, generated once and reused across runs."""
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            return key
+    key = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
+
+
+def _workspace_credentials(base_url: str, env_file: Path) -> dict[str, str]:
+    """The dev workspace's id and admin token: the ones in ``.dev.env`` if still valid, else new."""
+    previous = _read_env_file(env_file)
+    token = previous.get("DRGERO_TOKEN", "")
+    if token and _token_works(base_url, token):
+        return {"workspace_id": previous.get("DRGERO_WORKSPACE_ID", ""), "token": token}
+    try:
+        from shared.cli import bootstrap_workspace
+    except ImportError as error:
+        logger.warning("no bootstrap (%s): .dev.env gets no token", error)
+        return {}
+    result = bootstrap_workspace(name="dev")
+    return {"workspace_id": str(result["workspace_id"]), "token": str(result["token"])}
+
+
+def _token_works(base_url: str, token: str) -> bool:
+    try:
+        response = httpx.get(
+            f"{base_url}/v1/workspace", headers={"Authorization": f"Bearer {token}"}, timeout=10.0
+        )
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def _read_env_file(env_file: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not env_file.exists():
+        return values
+    for line in env_file.read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            name, _, value = words[1].partition("=")
+            values[name] = value
+    return values
+
+
+def _write_env_file(
+    env_file: Path, base_url: str, credentials: dict[str, str], emulator_env: dict[str, str]
+) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [
+        f"# Written by `make dev` (devstack/run.py) at {stamp}. Use it with: source .dev.env",
+        f"export API_BASE={shlex.quote(base_url)}",
+    ]
+    if credentials:
+        lines += [
+            f"export DRGERO_TOKEN={shlex.quote(credentials['token'])}",
+            f"export DRGERO_WORKSPACE_ID={shlex.quote(credentials['workspace_id'])}",
+        ]
+    lines.append(
+        "# Emulators of the local stack, for CLI tools and scripts that use the Google clients:"
+    )
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in emulator_env.items()]
+    env_file.touch(mode=0o600)
+    env_file.write_text("\n".join(lines) + "\n")
+
+
+def _print_banner(base_url: str, credentials: dict[str, str], paths: DevPaths) -> None:
+    token = credentials.get("token", "(none: shared.cli.bootstrap_workspace is missing)")
+    print(
+        "\n"
+        "  Dr.Gero local stack is up\n"
+        f"    API base   {base_url}\n"
+        f"    token      {token}\n"
+        f"    env        source {_relative(paths.env_file)}\n"
+        '    try        curl -sS $API_BASE/v1/workspace -H "Authorization: Bearer $DRGERO_TOKEN"\n'
+        f"    logs       {_relative(paths.logs)}/ (emulators); requests are logged below\n"
+        "    stop       Ctrl-C\n",
+        flush=True,
+    )
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _save_quietly(emulators: Emulators) -> None:
+    """Periodic Firestore export, so a crash loses minutes of dev data, not all of it."""
+    try:
+        emulators.save_firestore()
+    except EmulatorError as error:
+        logger.warning("%s", error)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,431 @@
+"""The local-stack tooling itself: emulators, dispatcher, scheduler, pidfile.
+
+These tests start their own emulators (real subprocesses on free ports) and talk to them with
+the real Google clients, so they fail when an emulator, a flag or a client upgrade breaks the
+stack that every other integration test stands on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import google.cloud.storage as storage
+import grpc
+import httpx
+import pytest
+from google.api_core.exceptions import PreconditionFailed
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import firestore, tasks_v2
+from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+from werkzeug.wrappers import Request, Response
+
+from devstack.dispatcher import build_app, serve
+from devstack.emulators import Emulators, StackConfig
+from devstack.pidfile import StackAlreadyRunning, end_stale_processes, write_pidfile
+from devstack.ports import free_port, port_is_free
+from devstack.processes import group_members, process_start_time
+from devstack.scheduler import DEFAULT_JOBS_FILE, Scheduler, load_jobs, next_fire_time
+from shared.web.routes import function_for_path
+
+PROJECT = "drgero-local"
+
+
+@pytest.fixture(scope="module")
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
+    config = StackConfig(log_dir=tmp_path_factory.mktemp("devstack-logs"), tasks_max_retries=5)
+    with Emulators(config) as running:
+        yield running
+
+
+def firestore_client(stack: Emulators) -> firestore.Client:
+    # The emulator host is passed by environment only, as the client reads it; restore after.
+    with _env(FIRESTORE_EMULATOR_HOST=stack.env()["FIRESTORE_EMULATOR_HOST"]):
+        return firestore.Client(project=PROJECT)
+
+
+def storage_client(stack: Emulators) -> storage.Client:
+    return storage.Client(
+        project=PROJECT,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": stack.env()["STORAGE_EMULATOR_HOST"]},
+    )
+
+
+def tasks_client(stack: Emulators) -> tasks_v2.CloudTasksClient:
+    channel = grpc.insecure_channel(stack.env()["CLOUD_TASKS_EMULATOR_HOST"])
+    return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+
+
+class _env:
+    def __init__(self, **values: str) -> None:
+        self.values = values
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        for name, value in self.values.items():
+            self.saved[name] = os.environ.get(name)
+            os.environ[name] = value
+
+    def __exit__(self, *exc: object) -> None:
+        for name, value in self.saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class Recorder:
+    """A local HTTP server that records requests and answers with the next scripted status."""
+
+    statuses: list[int] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        with self.arrived:
+            status = self.statuses.pop(0) if self.statuses else 200
+            self.requests.append(
+                {"path": request.path, "headers": dict(request.headers), "body": request.get_data()}
+            )
+            self.arrived.notify_all()
+        return Response("recorded", status=status)(environ, start_response)
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.requests) >= count, timeout=timeout)
+            return list(self.requests)
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[Recorder, str]]:
+    app = Recorder()
+    server, _ = serve(app, port=0)
+    yield app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+# -- emulators ------------------------------------------------------------------------------------
+
+
+def test_emulators_listen_on_distinct_ports_and_describe_themselves(emulators: Emulators) -> None:
+    env = emulators.env()
+    ports = {emulators.firestore_port, emulators.storage_port, emulators.tasks_port}
+    assert len(ports) == 3 and 0 not in ports
+    assert env["FIRESTORE_EMULATOR_HOST"] == f"127.0.0.1:{emulators.firestore_port}"
+    assert env["STORAGE_EMULATOR_HOST"] == f"http://127.0.0.1:{emulators.storage_port}"
+    assert env["CLOUD_TASKS_EMULATOR_HOST"] == f"127.0.0.1:{emulators.tasks_port}"
+    assert env["GOOGLE_CLOUD_PROJECT"] == env["DRGERO_PROJECT_ID"] == PROJECT
+    assert env["DRGERO_TASKS_QUEUE"] == "projects/drgero-local/locations/local/queues/drgero"
+    assert not any(port_is_free(port) for port in ports)
+
+
+def test_firestore_write_then_read(emulators: Emulators) -> None:
+    client = firestore_client(emulators)
+    ref = client.collection(f"devstack-{uuid.uuid4().hex}").document("doc")
+    ref.set({"n": 1, "at": datetime.now(UTC)})
+    ref.update({"n": firestore.Increment(2)})
+    assert ref.get().to_dict()["n"] == 3
+
+
+def test_reset_firestore_deletes_every_document(emulators: Emulators) -> None:
+    client = firestore_client(emulators)
+    ref = client.collection(f"devstack-{uuid.uuid4().hex}").document("doc")
+    ref.set({"n": 1})
+    emulators.reset_firestore()
+    assert not ref.get().exists
+
+
+def test_storage_bucket_exists_and_generation_zero_means_first_writer_wins(
+    emulators: Emulators,
+) -> None:
+    bucket = storage_client(emulators).bucket(emulators.config.bucket)
+    assert bucket.exists()
+    name = f"devstack/{uuid.uuid4().hex}.jsonl"
+    bucket.blob(name).upload_from_string(b'{"a": 1}\n', if_generation_match=0)
+    with pytest.raises(PreconditionFailed):
+        bucket.blob(name).upload_from_string(b'{"a": 2}\n', if_generation_match=0)
+    assert bucket.blob(name).download_as_bytes() == b'{"a": 1}\n'
+
+
+def test_cloud_task_is_posted_to_its_url(
+    emulators: Emulators, recorder: tuple[Recorder, str]
+) -> None:
+    app, base = recorder
+    queue = emulators.config.queue
+    task_id = f"devstack-{uuid.uuid4().hex}"
+    tasks_client(emulators).create_task(
+        parent=queue,
+        task=tasks_v2.Task(
+            name=f"{queue}/tasks/{task_id}",
+            http_request=tasks_v2.HttpRequest(
+                url=f"{base}/internal/tasks/consolidate",
+                http_method=tasks_v2.HttpMethod.POST,
+                headers={"Content-Type": "application/json", "X-DrGero-Internal-Key": "k"},
+                body=json.dumps({"leaderboard_id": "lb1"}).encode(),
+            ),
+        ),
+    )
+    [delivered] = app.wait_for(1)
+    assert delivered["path"] == "/internal/tasks/consolidate"
+    assert json.loads(delivered["body"]) == {"leaderboard_id": "lb1"}
+    headers = delivered["headers"]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Drgero-Internal-Key"] == "k"
+    assert headers["X-Cloudtasks-Taskname"] == task_id
+    assert (
+        headers["X-Cloudtasks-Queuename"] == queue
+    )  # the full path; Cloud Tasks sends the short id
+    assert headers["X-Cloudtasks-Taskretrycount"] == "0"
+
+
+def test_tasks_emulator_retries_a_5xx_answer(
+    emulators: Emulators, recorder: tuple[Recorder, str]
+) -> None:
+    app, base = recorder
+    app.statuses = [503, 500]
+    tasks_client(emulators).create_task(
+        parent=emulators.config.queue,
+        task=tasks_v2.Task(http_request=tasks_v2.HttpRequest(url=f"{base}/retry", body=b"{}")),
+    )
+    deliveries = app.wait_for(3)
+    assert [d["headers"]["X-Cloudtasks-Taskretrycount"] for d in deliveries[:3]] == ["0", "1", "2"]
+    time.sleep(0.5)
+    assert len(app.requests) == 3  # the 200 ended it
+
+
+def test_tasks_emulator_does_not_reject_a_duplicate_task_name(
+    emulators: Emulators, recorder: tuple[Recorder, str]
+) -> None:
+    """Cloud Tasks answers ALREADY_EXISTS here; the emulator accepts and delivers both.
+
+    Code that relies on named tasks for de-duplication is therefore not exercised locally:
+    handlers must be idempotent. If this starts failing, the emulator learnt de-duplication.
+    """
+    app, base = recorder
+    queue = emulators.config.queue
+    name = f"{queue}/tasks/devstack-dup-{uuid.uuid4().hex}"
+    client = tasks_client(emulators)
+    task = tasks_v2.Task(
+        name=name, http_request=tasks_v2.HttpRequest(url=f"{base}/dup", body=b"{}")
+    )
+    client.create_task(parent=queue, task=task)
+    app.wait_for(1)
+    client.create_task(parent=queue, task=task)  # after the first was dispatched
+    assert len(app.wait_for(2)) == 2
+
+
+def test_stop_saves_data_and_leaves_no_process_behind(tmp_path: Path) -> None:
+    config = StackConfig(data_dir=tmp_path / "data", log_dir=tmp_path / "logs")
+    stack = Emulators(config).start()
+    groups = stack.process_groups()
+    ports = [stack.firestore_port, stack.storage_port, stack.tasks_port]
+    try:
+        assert all(group_members(pgid) for pgid in groups.values())
+        firestore_client(stack).collection("kept").document("doc").set({"n": 7})
+        storage_client(stack).bucket(config.bucket).blob("kept.txt").upload_from_string(b"kept")
+    finally:
+        stack.stop()
+    assert {name: group_members(pgid) for name, pgid in groups.items()} == {
+        "firestore": [],
+        "storage": [],
+        "tasks": [],
+    }
+    assert all(port_is_free(port) for port in ports)
+
+    with Emulators(config) as restarted:
+        assert firestore_client(restarted).collection("kept").document("doc").get().to_dict() == {
+            "n": 7
+        }
+        blob = storage_client(restarted).bucket(config.bucket).blob("kept.txt")
+        assert blob.download_as_bytes() == b"kept"
+
+
+def test_a_taken_port_is_refused_with_the_emulator_named(tmp_path: Path) -> None:
+    server, _ = serve(Recorder(), port=0)
+    try:
+        config = StackConfig(storage_port=server.server_port, log_dir=tmp_path)
+        with pytest.raises(RuntimeError, match=f"storage emulator: port {server.server_port}"):
+            Emulators(config).start()
+    finally:
+        server.shutdown()
+
+
+# -- dispatcher -----------------------------------------------------------------------------------
+
+FAKE_MAIN = """
+import flask
+import functions_framework
+
+
+def _entry_point(target):
+    def handler(request):
+        return flask.jsonify(function=target, path=request.path)
+
+    handler.__name__ = target
+    return functions_framework.http(handler)
+
+
+push = _entry_point("push")
+status = _entry_point("status")
+consolidation = _entry_point("consolidation")
+jobs = _entry_point("jobs")
+api = _entry_point("api")
+"""
+
+
+@pytest.fixture(scope="module")
+def dispatcher_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # Not named main.py: create_app registers the source as a module under its file name.
+    source = tmp_path_factory.mktemp("fake-functions") / "devstack_fake_main.py"
+    source.write_text(FAKE_MAIN)
+    server, _ = serve(build_app(source), port=0)
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/leaderboard/lb1/dataset/push",
+        "/v1/leaderboard/lb1/dataset/status",
+        "/v1/leaderboard/lb1/dataset/consolidate",
+        "/internal/tasks/consolidate",
+        "/internal/jobs/consolidate-due",
+        "/v1/leaderboards",
+    ],
+)
+def test_dispatcher_hands_each_path_to_its_function(dispatcher_url: str, path: str) -> None:
+    response = httpx.post(dispatcher_url + path)
+    assert response.status_code == 200
+    assert response.json() == {"function": function_for_path(path), "path": path}
+
+
+def test_dispatcher_answers_unknown_paths_with_a_json_404(dispatcher_url: str) -> None:
+    response = httpx.get(dispatcher_url + "/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "No endpoint at /nowhere"}}
+
+
+def test_dispatcher_health(dispatcher_url: str) -> None:
+    response = httpx.get(dispatcher_url + "/healthz")
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+
+
+# -- scheduler ------------------------------------------------------------------------------------
+
+
+def test_declared_jobs_are_valid_and_served_by_the_jobs_function() -> None:
+    jobs = load_jobs(DEFAULT_JOBS_FILE)
+    assert "consolidate-due" in {job.name for job in jobs}
+    for job in jobs:
+        assert function_for_path(job.path) == "jobs", job
+
+
+def test_next_fire_time_is_the_next_cron_slot_in_utc() -> None:
+    [job] = [job for job in load_jobs(DEFAULT_JOBS_FILE) if job.name == "consolidate-due"]
+    after = datetime(2026, 1, 1, 10, 7, 30, tzinfo=UTC)
+    assert next_fire_time(job, after) == datetime(2026, 1, 1, 10, 10, tzinfo=UTC)
+
+
+def test_fire_sends_the_internal_key_and_the_job_name(recorder: tuple[Recorder, str]) -> None:
+    app, base = recorder
+    scheduler = Scheduler(base, "secret-key", DEFAULT_JOBS_FILE)
+    try:
+        assert scheduler.fire("consolidate-due").status_code == 200
+    finally:
+        scheduler.stop()
+    [request] = app.requests
+    assert request["path"] == "/internal/jobs/consolidate-due"
+    assert request["headers"]["X-Drgero-Internal-Key"] == "secret-key"
+    assert request["headers"]["X-Cloudscheduler-Jobname"] == "consolidate-due"
+
+
+def test_scheduler_thread_fires_due_jobs(tmp_path: Path, recorder: tuple[Recorder, str]) -> None:
+    app, base = recorder
+    jobs_file = tmp_path / "jobs.yaml"
+    # A sixth cron field is seconds (croniter's extension): this job is due every second.
+    jobs_file.write_text(
+        "jobs:\n  - {name: tick, schedule: '* * * * * *', path: /internal/jobs/tick}\n"
+    )
+    scheduler = Scheduler(base, "k", jobs_file).start()
+    try:
+        assert len(app.wait_for(2, timeout=10.0)) >= 2
+    finally:
+        scheduler.stop()
+
+
+# -- pidfile and ports ----------------------------------------------------------------------------
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True
+    )
+
+
+def test_stale_process_groups_are_ended(tmp_path: Path) -> None:
+    crashed_owner = subprocess.Popen([sys.executable, "-c", "pass"])
+    crashed_owner.wait()
+    left_behind = _sleeper()
+    pidfile = tmp_path / "stack.pid"
+    try:
+        pidfile.write_text(
+            json.dumps(
+                {
+                    "owner": {"pid": crashed_owner.pid, "start_time": 1},
+                    "groups": [
+                        {
+                            "name": "firestore",
+                            "pgid": left_behind.pid,
+                            "start_time": process_start_time(left_behind.pid),
+                        }
+                    ],
+                }
+            )
+        )
+        assert end_stale_processes(pidfile) == ["firestore"]
+        assert left_behind.wait(timeout=10) == -signal.SIGTERM
+        assert not pidfile.exists()
+    finally:
+        left_behind.kill()
+        left_behind.wait()
+
+
+def test_a_live_owner_is_not_disturbed(tmp_path: Path) -> None:
+    owner = _sleeper()
+    pidfile = tmp_path / "stack.pid"
+    try:
+        write_pidfile(pidfile, {"tasks": owner.pid})
+        record = json.loads(pidfile.read_text())
+        record["owner"] = {"pid": owner.pid, "start_time": process_start_time(owner.pid)}
+        pidfile.write_text(json.dumps(record))
+        with pytest.raises(StackAlreadyRunning, match=str(owner.pid)):
+            end_stale_processes(pidfile)
+        assert owner.poll() is None
+    finally:
+        owner.kill()
+        owner.wait()
+
+
+def test_port_is_free_sees_a_listener() -> None:
+    port = free_port()
+    assert port_is_free(port)
+    server, _ = serve(Recorder(), port=port)
+    try:
+        assert not port_is_free(port)
+    finally:
+        server.shutdown()
