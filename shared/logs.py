@@ -1,8 +1,10 @@
 """Structured JSON logs on stdout (Cloud Logging reads them), with secrets scrubbed.
 
-Every record goes through :class:`SecretScrubber`, which replaces anything shaped like one of
-our tokens (``drgero_...``, ``hpd_...``) or a provider key (``sk-...``) with a masked form, so a
-careless log call cannot leak one. Request headers are never logged.
+Scrubbing happens where records are born: :func:`configure` installs a log-record factory that
+replaces anything shaped like one of our tokens (``drgero_...``, ``hpd_...``) or a provider key
+(``sk-...``) with a masked form. Every record of every logger in the process passes through
+it, ours and the libraries', whatever handler later writes it, so a careless log call cannot
+leak a secret. Request headers are never logged in the first place.
 """
 
 from __future__ import annotations
@@ -11,20 +13,28 @@ import json
 import logging
 import re
 import sys
+from typing import Any
 
 SECRET_PATTERN = re.compile(r"\b(drgero_|hpd_|sk-or-v1-|sk-)[A-Za-z0-9_\-]{8,}")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_installed = False
 
 
 def scrub(text: str) -> str:
     return SECRET_PATTERN.sub(lambda m: m.group(1) + "***", text)
 
 
-class SecretScrubber(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(record.getMessage())
-        record.args = None
-        return True
+def _scrubbing_factory(base: Any) -> Any:
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record: logging.LogRecord = base(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed format call: keep what we can
+            message = str(record.msg)
+        record.msg, record.args = scrub(message), None
+        return record
+
+    return make
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,14 +51,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure() -> None:
-    """Install the JSON handler on the ``drgero`` and ``shared`` loggers (idempotent)."""
-    for name in ("drgero", "shared", "devstack"):
+    """Scrub every record, and write ours as JSON lines on stdout (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    logging.setLogRecordFactory(_scrubbing_factory(logging.getLogRecordFactory()))
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    for name in ("drgero", "shared"):
         logger = logging.getLogger(name)
-        if any(isinstance(f, SecretScrubber) for f in logger.filters):
-            continue
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
-        logger.addFilter(SecretScrubber())
         logger.setLevel(logging.INFO)
-        logger.propagate = True
