@@ -5,10 +5,10 @@ from shared import logs
 
 logs.configure()
 
+from functions.api import api  # noqa: E402
 from functions.consolidation import consolidation  # noqa: E402
 from functions.jobs import jobs  # noqa: E402
 from functions.push import push  # noqa: E402
 from functions.status import status  # noqa: E402
-from functions.api import api  # noqa: E402
 
 __all__ = ["api", "consolidation", "jobs", "push", "status"]

@@ -107,17 +107,13 @@ def _list_dataset_tokens(request: flask.Request, leaderboard_id: str) -> dict:
 def _revoke_dataset_token(
     request: flask.Request, leaderboard_id: str, token_id: str
 ) -> tuple[None, int]:
-    accounts.revoke_token(
-        wiring.deps(), _caller(request), token_id, leaderboard_id=leaderboard_id
-    )
+    accounts.revoke_token(wiring.deps(), _caller(request), token_id, leaderboard_id=leaderboard_id)
     return None, 204
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/download")
 def _download(request: flask.Request, leaderboard_id: str) -> flask.Response:
-    chunks, headers = leaderboards.download_dataset(
-        wiring.deps(), _caller(request), leaderboard_id
-    )
+    chunks, headers = leaderboards.download_dataset(wiring.deps(), _caller(request), leaderboard_id)
     return stream_response(chunks, headers)
 
 

@@ -94,7 +94,9 @@ class Api:
         return str(response.json()["id"])
 
     def dataset_token(self, leaderboard_id: str) -> str:
-        response = self.post(f"/v1/leaderboard/{leaderboard_id}/dataset/tokens", json={"name": "app"})
+        response = self.post(
+            f"/v1/leaderboard/{leaderboard_id}/dataset/tokens", json={"name": "app"}
+        )
         assert response.status_code == 201, response.text
         return str(response.json()["token"])
 
@@ -113,10 +115,14 @@ class Workspace:
 def workspace(stack: Stack, deps: wiring.Deps) -> Workspace:
     """A fresh workspace with an admin token, unique to the test."""
     made = accounts.bootstrap_workspace(deps, name="test-" + uuid.uuid4().hex[:8])
-    return Workspace(id=made["workspace_id"], token=made["token"], api=Api(stack.base_url, made["token"]))
+    return Workspace(
+        id=made["workspace_id"], token=made["token"], api=Api(stack.base_url, made["token"])
+    )
 
 
 @pytest.fixture
 def other_workspace(stack: Stack, deps: wiring.Deps) -> Workspace:
     made = accounts.bootstrap_workspace(deps, name="other-" + uuid.uuid4().hex[:8])
-    return Workspace(id=made["workspace_id"], token=made["token"], api=Api(stack.base_url, made["token"]))
+    return Workspace(
+        id=made["workspace_id"], token=made["token"], api=Api(stack.base_url, made["token"])
+    )

@@ -12,8 +12,8 @@ import hashlib
 import secrets
 from enum import StrEnum
 
-API_TOKEN_PREFIX = "drgero_"
-DATASET_TOKEN_PREFIX = "hpd_"
+API_TOKEN_PREFIX = "drgero_"  # noqa: S105 (a prefix, not a secret)
+DATASET_TOKEN_PREFIX = "hpd_"  # noqa: S105
 
 
 class Scope(StrEnum):

@@ -56,7 +56,9 @@ class DatasetTokenCreate(BaseModel):
 
 def bootstrap_workspace(deps: Deps, *, name: str, plan: str = "free") -> dict[str, Any]:
     """Create a workspace and its first admin token (the CLI and the local stack call this)."""
-    workspace = WorkspaceRecord(id="ws_" + uuid.uuid4().hex, name=name, plan=plan, created_at=utcnow())
+    workspace = WorkspaceRecord(
+        id="ws_" + uuid.uuid4().hex, name=name, plan=plan, created_at=utcnow()
+    )
     deps.workspaces.create(workspace)
     secret, record = _issue(
         deps,
@@ -74,7 +76,11 @@ def get_workspace(deps: Deps, principal: Principal) -> dict[str, Any]:
     if workspace is None:
         raise NotFound("workspace not found", code="workspace_not_found")
     return workspace.public() | {
-        "token": {"id": principal.token_id, "kind": principal.kind, "scopes": sorted(principal.scopes)}
+        "token": {
+            "id": principal.token_id,
+            "kind": principal.kind,
+            "scopes": sorted(principal.scopes),
+        }
     }
 
 
@@ -136,7 +142,7 @@ def list_tokens(
     else:
         load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
         kind = "dataset"
-    records, next_cursor = deps.tokens.list(
+    records, next_cursor = deps.tokens.list_page(
         workspace_id=principal.workspace_id, kind=kind, leaderboard_id=leaderboard_id,
         limit=limit, cursor=cursor,
     )  # fmt: skip

@@ -91,7 +91,9 @@ def consolidate(
         while True:
             leaderboard = deps.leaderboards.get(leaderboard_id)
             if leaderboard is None:
-                raise NotFound(f"leaderboard {leaderboard_id} not found", code="leaderboard_not_found")
+                raise NotFound(
+                    f"leaderboard {leaderboard_id} not found", code="leaderboard_not_found"
+                )
             done = _round(deps, leaderboard, lease, reason, actor_token_id, mark)
             if done is None:
                 if rounds == 0:

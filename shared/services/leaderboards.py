@@ -18,14 +18,15 @@ from shared.storage.traces import TRACE_KINDS, public_trace
 from shared.wiring import Deps
 
 
-
 def create_leaderboard(deps: Deps, principal: Principal, body: LeaderboardCreate) -> dict[str, Any]:
     principal.require(Scope.LEADERBOARDS_WRITE)
     now = utcnow()
     try:
         body.dataset.check_end_date_in_future(now)
     except ValueError as exc:
-        raise ValidationFailed(str(exc), code="invalid_dataset_config", field="dataset.end_date") from exc
+        raise ValidationFailed(
+            str(exc), code="invalid_dataset_config", field="dataset.end_date"
+        ) from exc
     hours = body.dataset.consolidate_every_hours
     record = LeaderboardRecord(
         id=str(uuid.uuid4()),
@@ -52,7 +53,7 @@ def list_leaderboards(
     deps: Deps, principal: Principal, *, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     principal.require(Scope.LEADERBOARDS_READ)
-    records, next_cursor = deps.leaderboards.list(
+    records, next_cursor = deps.leaderboards.list_page(
         workspace_id=principal.workspace_id, limit=limit, cursor=cursor
     )
     return {"items": [public_leaderboard(deps, r) for r in records], "next_cursor": next_cursor}
@@ -93,11 +94,13 @@ def list_traces(
         raise ValidationFailed(
             f"unknown trace kind {kind!r}; one of {', '.join(TRACE_KINDS)}", code="invalid_kind"
         )
-    page = deps.traces.list(leaderboard_id, kind=kind, limit=limit, cursor=cursor)
+    page = deps.traces.list_page(leaderboard_id, kind=kind, limit=limit, cursor=cursor)
     return {"items": [public_trace(t) for t in page.items], "next_cursor": page.next_cursor}
 
 
-def get_trace(deps: Deps, principal: Principal, leaderboard_id: str, trace_id: str) -> dict[str, Any]:
+def get_trace(
+    deps: Deps, principal: Principal, leaderboard_id: str, trace_id: str
+) -> dict[str, Any]:
     load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
     trace = deps.traces.get(leaderboard_id, trace_id)
     if trace is None:

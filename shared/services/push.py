@@ -195,15 +195,26 @@ def _accept(
 
     try:
         totals = _commit(
-            deps, principal, leaderboard, batch_id, [row for _, row in kept], rejections,
-            refused, started, owned, status, body,
+            deps,
+            principal,
+            leaderboard,
+            batch_id,
+            [row for _, row in kept],
+            rejections,
+            refused,
+            started,
+            owned,
+            status,
+            body,
         )
     except gexc.FailedPrecondition as exc:
         reservation.give_back(deps, leaderboard.id)
         raise _OwnershipLost() from exc
     except gexc.GoogleAPICallError as exc:
         reservation.give_back(deps, leaderboard.id)
-        raise Unavailable("could not store the rows; nothing was kept, retry", code="store_failed") from exc
+        raise Unavailable(
+            "could not store the rows; nothing was kept, retry", code="store_failed"
+        ) from exc
 
     # The answer was stored with the rows; anything learnt after the commit stays out of it,
     # so that a replay is byte-for-byte the first answer.
@@ -243,7 +254,9 @@ def _reserve(
     deps.push.give_back(leaderboard.id, {day: overshoot, month: overshoot})
     usage = {
         "daily": quota.window_usage(totals[day] - overshoot, daily, quota.day_resets_at(now)),
-        "monthly": quota.window_usage(totals[month] - overshoot, monthly, quota.month_resets_at(now)),
+        "monthly": quota.window_usage(
+            totals[month] - overshoot, monthly, quota.month_resets_at(now)
+        ),
     }
     refusal = None
     if overshoot:
@@ -269,7 +282,9 @@ def _status_for(
     if refusal is not None and refusal.code == "dataset_closed":
         return 410, DatasetClosed(refusal.message)
     if refusal is not None:
-        seconds = max(1, int((refusal.resets_at - utcnow()).total_seconds())) if refusal.resets_at else 60
+        seconds = (
+            max(1, int((refusal.resets_at - utcnow()).total_seconds())) if refusal.resets_at else 60
+        )
         return 429, TooManyRequests(
             refusal.message,
             code=refusal.code,

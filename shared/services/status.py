@@ -29,12 +29,12 @@ def dataset_status(deps: Deps, principal: Principal, leaderboard_id: str) -> dic
     day, month = quota.day_key(now), quota.month_key(now)
     counters = deps.push.read_counters(leaderboard.id, [day, month, TOTALS])
     config = leaderboard.dataset
-    tokens, _ = deps.tokens.list(
+    tokens, _ = deps.tokens.list_page(
         workspace_id=leaderboard.workspace_id, kind="dataset", leaderboard_id=leaderboard.id,
         limit=100, cursor=None,
     )  # fmt: skip
     masks = {token.id: token.public()["token_masked"] for token in tokens}
-    recent = deps.traces.list(leaderboard.id, kind="push", limit=RECENT_BATCHES, cursor=None)
+    recent = deps.traces.list_page(leaderboard.id, kind="push", limit=RECENT_BATCHES, cursor=None)
     end_date = config.get("end_date")
     return {
         "leaderboard_id": leaderboard.id,

@@ -61,7 +61,7 @@ class TokenRepo:
     def revoke(self, ref: firestore.DocumentReference) -> None:
         ref.update({"revoked_at": utcnow()})
 
-    def list(
+    def list_page(
         self,
         *,
         workspace_id: str,
@@ -70,9 +70,13 @@ class TokenRepo:
         limit: int,
         cursor: str | None,
     ) -> tuple[list[TokenRecord], str | None]:
-        query = self._db.collection(TOKENS).where(filter=firestore.FieldFilter("workspace_id", "==", workspace_id))
+        query = self._db.collection(TOKENS).where(
+            filter=firestore.FieldFilter("workspace_id", "==", workspace_id)
+        )
         query = query.where(filter=firestore.FieldFilter("kind", "==", kind))
         if leaderboard_id is not None:
-            query = query.where(filter=firestore.FieldFilter("leaderboard_id", "==", leaderboard_id))
+            query = query.where(
+                filter=firestore.FieldFilter("leaderboard_id", "==", leaderboard_id)
+            )
         page: Page = fetch_page(query, limit=limit, cursor=cursor)
         return [TokenRecord.model_validate(item) for item in page.items], page.next_cursor

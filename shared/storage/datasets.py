@@ -77,7 +77,9 @@ class DatasetStore:
         with blob.open("rb") as handle:
             yield from iter_lines(handle)
 
-    def read_bytes(self, object_name: str, generation: int, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def read_bytes(
+        self, object_name: str, generation: int, *, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
         blob = self._bucket.blob(object_name, generation=generation)
         with blob.open("rb", chunk_size=chunk_size) as handle:
             while chunk := handle.read(chunk_size):

@@ -10,6 +10,7 @@ the record over. ``expires_at`` drives a Firestore TTL policy (see ``infra/``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,9 +47,7 @@ class KeyReused:
 Claim = Owned | Replay | Busy | KeyReused
 
 
-def record_ref(
-    db: firestore.Client, leaderboard_id: str, key: str
-) -> firestore.DocumentReference:
+def record_ref(db: firestore.Client, leaderboard_id: str, key: str) -> firestore.DocumentReference:
     key_hash = hashlib.sha256(key.encode("utf-8")).hexdigest()
     return (
         db.collection("leaderboards")
@@ -87,13 +86,17 @@ def claim(
     if data["lease_until"] > now:
         return Busy()
     try:
-        result = ref.update(body, option=ref._client.write_option(last_update_time=snap.update_time))
+        result = ref.update(
+            body, option=ref._client.write_option(last_update_time=snap.update_time)
+        )
     except (gexc.FailedPrecondition, gexc.NotFound):
         return Busy()
     return Owned(ref=ref, update_time=result.update_time)
 
 
-def stage_answer(batch: firestore.WriteBatch, owned: Owned, *, status: int, body: dict[str, Any]) -> None:
+def stage_answer(
+    batch: firestore.WriteBatch, owned: Owned, *, status: int, body: dict[str, Any]
+) -> None:
     """Record the answer inside the work's own commit; the commit fails if ownership was lost."""
     batch.update(
         owned.ref,
@@ -104,7 +107,5 @@ def stage_answer(batch: firestore.WriteBatch, owned: Owned, *, status: int, body
 
 def release(owned: Owned) -> None:
     """Drop an unanswered claim so that a retry can run at once instead of waiting the lease."""
-    try:
+    with contextlib.suppress(gexc.FailedPrecondition, gexc.NotFound):
         owned.ref.delete(option=owned.ref._client.write_option(last_update_time=owned.update_time))
-    except (gexc.FailedPrecondition, gexc.NotFound):
-        pass

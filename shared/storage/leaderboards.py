@@ -35,7 +35,7 @@ class LeaderboardRepo:
     def get(self, leaderboard_id: str) -> LeaderboardRecord | None:
         return self.from_snapshot(self.ref(leaderboard_id).get())
 
-    def list(
+    def list_page(
         self, *, workspace_id: str, limit: int, cursor: str | None
     ) -> tuple[list[LeaderboardRecord], str | None]:
         query = self._db.collection(LEADERBOARDS).where(

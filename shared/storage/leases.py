@@ -9,6 +9,7 @@ was taken over (it stalled past the expiry) cannot commit anything.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,9 +34,7 @@ class Lease:
         )
 
 
-def acquire(
-    ref: firestore.DocumentReference, *, holder: str, ttl_seconds: float
-) -> Lease | None:
+def acquire(ref: firestore.DocumentReference, *, holder: str, ttl_seconds: float) -> Lease | None:
     """Take the lease at ``ref``, or answer None while someone else holds it."""
     body = {"holder": holder, "lease_until": utcnow() + timedelta(seconds=ttl_seconds)}
     try:
@@ -48,7 +47,9 @@ def acquire(
     if snap.get("lease_until") > utcnow():
         return None
     try:
-        result = ref.update(body, option=ref._client.write_option(last_update_time=snap.update_time))
+        result = ref.update(
+            body, option=ref._client.write_option(last_update_time=snap.update_time)
+        )
     except (gexc.FailedPrecondition, gexc.NotFound):
         return None
     return Lease(ref=ref, holder=holder, update_time=result.update_time)
@@ -56,7 +57,5 @@ def acquire(
 
 def release(lease: Lease) -> None:
     """Give the lease up if it is still ours; a lost lease is left to its new holder."""
-    try:
+    with contextlib.suppress(gexc.FailedPrecondition, gexc.NotFound):
         lease.ref.delete(option=lease.ref._client.write_option(last_update_time=lease.update_time))
-    except (gexc.FailedPrecondition, gexc.NotFound):
-        pass

@@ -167,7 +167,9 @@ class PushStore:
             .limit(limit)
         )
         return [
-            PendingChunk(ref=snap.reference, count=int(snap.get("count")), created_at=snap.get("created_at"))
+            PendingChunk(
+                ref=snap.reference, count=int(snap.get("count")), created_at=snap.get("created_at")
+            )
             for snap in query.stream()
         ]
 
@@ -186,7 +188,7 @@ class PushStore:
                 yield from reversed(decode_rows(snap.get("rows")))
 
     def pending_counts(self, leaderboard_id: str) -> dict[str, int]:
-        """Exact pending/consolidated row counts by aggregation (the totals doc is the fast path)."""
+        """Exact pending and consolidated row counts by aggregation (a check on the totals)."""
         collection = self.leaderboard_ref(leaderboard_id).collection(PENDING)
         out: dict[str, int] = {}
         for name, flag in (("pending", False), ("consolidated", True)):

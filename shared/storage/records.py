@@ -23,7 +23,12 @@ class WorkspaceRecord(BaseModel):
     created_at: datetime
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "plan": self.plan, "created_at": iso(self.created_at)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "plan": self.plan,
+            "created_at": iso(self.created_at),
+        }
 
 
 class TokenRecord(BaseModel):

@@ -26,17 +26,25 @@ class TraceRepo:
     def _collection(self, leaderboard_id: str) -> firestore.CollectionReference:
         return self._db.collection("leaderboards").document(leaderboard_id).collection(TRACES)
 
-    def new(self, leaderboard_id: str, *, kind: str, **fields: Any) -> tuple[firestore.DocumentReference, dict[str, Any]]:
+    def new(
+        self, leaderboard_id: str, *, kind: str, **fields: Any
+    ) -> tuple[firestore.DocumentReference, dict[str, Any]]:
         """A fresh trace document and its body, for the caller to add to its commit."""
         trace_id = "tr_" + uuid.uuid4().hex
-        body = {"id": trace_id, "kind": kind, "leaderboard_id": leaderboard_id, "created_at": utcnow(), **fields}
+        body = {
+            "id": trace_id,
+            "kind": kind,
+            "leaderboard_id": leaderboard_id,
+            "created_at": utcnow(),
+            **fields,
+        }
         return self._collection(leaderboard_id).document(trace_id), body
 
     def get(self, leaderboard_id: str, trace_id: str) -> dict[str, Any] | None:
         snap = self._collection(leaderboard_id).document(trace_id).get()
         return snap.to_dict() if snap.exists else None
 
-    def list(
+    def list_page(
         self, leaderboard_id: str, *, kind: str | None, limit: int, cursor: str | None
     ) -> Page:
         query: Any = self._collection(leaderboard_id)

@@ -41,17 +41,19 @@ class TaskQueue:
         headers = {"Content-Type": "application/json"}
         if settings.internal_key is not None:
             headers[INTERNAL_KEY_HEADER] = settings.internal_key.get_secret_value()
-        http_request: dict[str, Any] = {
-            "http_method": tasks_v2.HttpMethod.POST,
-            "url": settings.internal_base_url.rstrip("/") + path,
-            "headers": headers,
-            "body": json.dumps(payload).encode(),
-        }
+        http_request = tasks_v2.HttpRequest(
+            http_method=tasks_v2.HttpMethod.POST,
+            url=settings.internal_base_url.rstrip("/") + path,
+            headers=headers,
+            body=json.dumps(payload).encode(),
+        )
         if settings.tasks_service_account:
-            http_request["oidc_token"] = {"service_account_email": settings.tasks_service_account}
-        task: dict[str, Any] = {"http_request": http_request}
+            http_request.oidc_token = tasks_v2.OidcToken(
+                service_account_email=settings.tasks_service_account
+            )
+        task = tasks_v2.Task(http_request=http_request)
         if name:
-            task["name"] = f"{settings.tasks_queue}/tasks/{name}"
+            task.name = f"{settings.tasks_queue}/tasks/{name}"
         try:
             self._client().create_task(parent=settings.tasks_queue, task=task)
         except gexc.AlreadyExists:

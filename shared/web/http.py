@@ -77,7 +77,9 @@ class Router:
         except gexc.GoogleAPICallError:
             log.exception("storage call failed", extra={"request_id": request_id})
             response = error_response(
-                Unavailable("a storage service is unavailable; retry shortly", request_id=request_id)
+                Unavailable(
+                    "a storage service is unavailable; retry shortly", request_id=request_id
+                )
             )
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
@@ -122,7 +124,7 @@ def to_response(result: Any) -> flask.Response:
     """Handlers return a Response, a body, or (body, status[, headers])."""
     if isinstance(result, flask.Response):
         return result
-    status, headers = 200, {}
+    status, headers = 200, dict[str, str]()
     if isinstance(result, tuple):
         result, status, *rest = result
         headers = rest[0] if rest else {}
@@ -131,7 +133,9 @@ def to_response(result: Any) -> flask.Response:
     return json_response(result, status, headers)
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> flask.Response:
     return flask.Response(
         json.dumps(body, ensure_ascii=False, default=str),
         status=status,

@@ -24,4 +24,6 @@ def require_internal(request: flask.Request, settings: Settings) -> None:
         )
     given = request.headers.get(INTERNAL_KEY_HEADER, "")
     if not hmac.compare_digest(given.encode(), settings.internal_key.get_secret_value().encode()):
-        raise Unauthenticated("internal endpoint: missing or wrong internal key", code="invalid_internal_key")
+        raise Unauthenticated(
+            "internal endpoint: missing or wrong internal key", code="invalid_internal_key"
+        )
