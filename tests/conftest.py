@@ -9,7 +9,6 @@ between tests and tests may run in any order.
 
 from __future__ import annotations
 
-import os
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -20,46 +19,23 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.dispatcher import build_app, serve
-from devstack.emulators import Emulators, StackConfig
+from devstack.inprocess import InProcessStack, local_stack
 from shared import wiring
 from shared.services import accounts
 
 INTERNAL_KEY = "test-internal-" + secrets.token_hex(8)
 
 
-@dataclass
-class Stack:
-    base_url: str
-    emulators: Emulators
-    env: dict[str, str]
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessStack]:
+    with local_stack(
+        internal_key=INTERNAL_KEY, log_dir=Path(tmp_path_factory.mktemp("stack-logs"))
+    ) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    log_dir = Path(tmp_path_factory.mktemp("stack-logs"))
-    emulators = Emulators(StackConfig(log_dir=log_dir, tasks_max_retries=20))
-    emulators.start()
-    saved = dict(os.environ)
-    try:
-        env = emulators.env() | {"DRGERO_INTERNAL_KEY": INTERNAL_KEY}
-        os.environ.update(env)
-        server, _thread = serve(build_app(), port=0)
-        base_url = f"http://127.0.0.1:{server.server_port}"
-        env |= {"DRGERO_INTERNAL_BASE_URL": base_url, "DRGERO_PUBLIC_BASE_URL": base_url}
-        os.environ.update(env)
-        wiring.reset()
-        yield Stack(base_url=base_url, emulators=emulators, env=env)
-        server.shutdown()
-    finally:
-        emulators.stop(persist=False)
-        os.environ.clear()
-        os.environ.update(saved)
-        wiring.reset()
-
-
-@pytest.fixture(scope="session")
-def deps(stack: Stack) -> wiring.Deps:
+def deps(stack: InProcessStack) -> wiring.Deps:
     return wiring.deps()
 
 
@@ -112,7 +88,7 @@ class Workspace:
 
 
 @pytest.fixture
-def workspace(stack: Stack, deps: wiring.Deps) -> Workspace:
+def workspace(stack: InProcessStack, deps: wiring.Deps) -> Workspace:
     """A fresh workspace with an admin token, unique to the test."""
     made = accounts.bootstrap_workspace(deps, name="test-" + uuid.uuid4().hex[:8])
     return Workspace(
@@ -121,7 +97,7 @@ def workspace(stack: Stack, deps: wiring.Deps) -> Workspace:
 
 
 @pytest.fixture
-def other_workspace(stack: Stack, deps: wiring.Deps) -> Workspace:
+def other_workspace(stack: InProcessStack, deps: wiring.Deps) -> Workspace:
     made = accounts.bootstrap_workspace(deps, name="other-" + uuid.uuid4().hex[:8])
     return Workspace(
         id=made["workspace_id"], token=made["token"], api=Api(stack.base_url, made["token"])
