@@ -19,6 +19,9 @@ VENV := .venv
 TASKS_VENV := .venv-tasks
 PY := $(VENV)/bin/python
 TASKS_EMULATOR_VERSION := 0.6.2
+# What gcloud-tasks-emulator 0.6.2 resolved to when it was verified (it pins protobuf<5 itself).
+TASKS_EMULATOR_PINS := gcloud-tasks-emulator==$(TASKS_EMULATOR_VERSION) google-cloud-tasks==2.23.0 \
+	protobuf==4.25.9 grpcio==1.85.1 grpcio-status==1.62.3 PyYAML==6.0.3
 
 VENV_STAMP := $(VENV)/.installed
 TASKS_STAMP := $(TASKS_VENV)/.installed-$(TASKS_EMULATOR_VERSION)
@@ -38,9 +41,9 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt
 
 tasks-venv: $(TASKS_STAMP)
 
-$(TASKS_STAMP):
+$(TASKS_STAMP): Makefile
 	test -x $(TASKS_VENV)/bin/python || $(PYTHON) -m venv $(TASKS_VENV)
-	$(TASKS_VENV)/bin/pip install --quiet gcloud-tasks-emulator==$(TASKS_EMULATOR_VERSION)
+	$(TASKS_VENV)/bin/pip install --quiet $(TASKS_EMULATOR_PINS)
 	rm -f $(TASKS_VENV)/.installed-*
 	touch $@
 

@@ -47,7 +47,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -123,8 +123,12 @@ class Emulators:
             "storage": self._storage_process(),
             "tasks": self._tasks_process(),
         }
-        for process in self._processes.values():
-            process.start()
+        try:
+            for process in self._processes.values():
+                process.start()
+        except BaseException:
+            self.stop(persist=False)
+            raise
 
     def wait_ready(self) -> None:
         """Wait for every emulator in parallel, then create the bucket and the queue if missing."""
@@ -141,7 +145,9 @@ class Emulators:
                 pool.submit(self._await, name, check, deadline, abort)
                 for name, check in checks.items()
             ]
-            for future in futures:
+            # The first failure wins at once; the others are then abandoned.
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in (*done, *futures):
                 future.result()
         except BaseException:
             abort.set()

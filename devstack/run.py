@@ -21,6 +21,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,10 +146,12 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
     services: list[Service] = []
     server = scheduler = None
     try:
+        started = time.monotonic()
         emulators.spawn()
         write_pidfile(paths.pidfile, emulators.process_groups())
-        print("Starting emulators (Firestore takes a few seconds)...")
+        print("Starting emulators (Firestore takes a few seconds)...", flush=True)
         emulators.wait_ready()
+        print(f"Emulators ready in {time.monotonic() - started:.1f}s", flush=True)
         os.environ.update(emulators.env())
         os.environ["DRGERO_INTERNAL_KEY"] = _internal_key(paths.internal_key)
 
@@ -172,7 +175,7 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
 
         credentials = _workspace_credentials(base_url, paths.env_file)
         _write_env_file(paths.env_file, base_url, credentials, emulators.env())
-        _print_banner(base_url, credentials, paths)
+        _print_banner(base_url, credentials, paths, time.monotonic() - started)
 
         while not stopping.wait(timeout=FIRESTORE_SAVE_INTERVAL_SECONDS):
             _save_quietly(emulators)
@@ -298,11 +301,13 @@ def _write_env_file(
     env_file.write_text("\n".join(lines) + "\n")
 
 
-def _print_banner(base_url: str, credentials: dict[str, str], paths: DevPaths) -> None:
+def _print_banner(
+    base_url: str, credentials: dict[str, str], paths: DevPaths, elapsed: float
+) -> None:
     token = credentials.get("token", "(none: shared.cli.bootstrap_workspace is missing)")
     print(
         "\n"
-        "  Dr.Gero local stack is up\n"
+        f"  Dr.Gero local stack is up ({elapsed:.1f}s)\n"
         f"    API base   {base_url}\n"
         f"    token      {token}\n"
         f"    env        source {_relative(paths.env_file)}\n"

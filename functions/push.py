@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import flask
 import functions_framework
 
 from shared import wiring
-from shared.services.push import PushRequest
+from shared.services.push import PushRequest, authorize_push
 from shared.services.push import push as push_rows
 from shared.web.http import Router, bearer_token, read_json
 
@@ -15,17 +17,19 @@ router = Router("push")
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/dataset/push")
 def _push(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[str, str]]:
+    started = time.perf_counter()
     deps = wiring.deps()
-    token = bearer_token(request)
+    principal, leaderboard = authorize_push(deps, leaderboard_id, bearer_token(request))
     body = read_json(request, max_bytes=deps.settings.push_max_body_bytes)
     answer = push_rows(
         deps,
         PushRequest(
-            leaderboard_id=leaderboard_id,
-            token=token,
+            principal=principal,
+            leaderboard=leaderboard,
             body=body,
             idempotency_key=request.headers.get("Idempotency-Key") or None,
         ),
+        started=started,
     )
     return answer.body, answer.status, answer.headers
 

@@ -15,6 +15,7 @@ Hierarchy::
     ├── NotFound (404)
     ├── MethodNotAllowed (405)
     ├── Conflict (409)              state conflicts: consolidation already running, ...
+    ├── Gone (410)                  a PUSH dataset past its end date
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── ValidationFailed (422)      well-formed JSON that breaks a rule
@@ -68,6 +69,11 @@ class MethodNotAllowed(DrGeroError):
 class Conflict(DrGeroError):
     status = 409
     default_code = "conflict"
+
+
+class Gone(DrGeroError):
+    status = 410
+    default_code = "gone"
 
 
 class PayloadTooLarge(DrGeroError):

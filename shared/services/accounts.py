@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shared.clock import utcnow
 from shared.domain import tokens as token_domain
 from shared.domain.tokens import API_SCOPES, Scope
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.storage.records import TokenRecord, WorkspaceRecord
 from shared.wiring import Deps
@@ -109,7 +109,7 @@ def create_dataset_token(
 ) -> dict[str, Any]:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
     if not leaderboard.is_push:
-        raise ValidationFailed(
+        raise Conflict(
             "dataset tokens push rows; this leaderboard reads a GET dataset",
             code="not_a_push_dataset",
         )

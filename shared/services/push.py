@@ -35,6 +35,7 @@ from shared.errors import (
     BadRequest,
     Conflict,
     DrGeroError,
+    Gone,
     PayloadTooLarge,
     TooManyRequests,
     Unavailable,
@@ -54,8 +55,8 @@ CONSOLIDATE_TASK_PATH = "/internal/tasks/consolidate"
 
 @dataclass(frozen=True)
 class PushRequest:
-    leaderboard_id: str
-    token: str | None
+    principal: Principal
+    leaderboard: LeaderboardRecord
     body: Any
     idempotency_key: str | None = None
 
@@ -67,14 +68,31 @@ class PushAnswer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class DatasetClosed(DrGeroError):
-    status = 410
-    default_code = "dataset_closed"
+def authorize_push(
+    deps: Deps, leaderboard_id: str, token: str | None
+) -> tuple[Principal, LeaderboardRecord]:
+    """Who pushes, and to which PUSH leaderboard: one batched read of token and leaderboard.
+
+    Runs before the body is read, so an unauthenticated caller learns nothing from it."""
+    token_ref = deps.tokens.ref(token_ref_hash(token))
+    board_ref = deps.leaderboards.ref(leaderboard_id)
+    snaps = {snap.reference.path: snap for snap in deps.db.get_all([token_ref, board_ref])}
+    principal = principal_from(deps.tokens.from_snapshot(snaps[token_ref.path]))
+    board_snap = snaps[board_ref.path]
+    leaderboard = deps.leaderboards.from_snapshot(board_snap) if board_snap.exists else None
+    scope = Scope.DATASET_PUSH if principal.kind == "dataset" else Scope.LEADERBOARDS_WRITE
+    leaderboard = authorize_leaderboard(principal, leaderboard_id, leaderboard, scope)
+    if not leaderboard.is_push:
+        raise Conflict(
+            "this leaderboard reads a GET dataset; only PUSH datasets accept rows",
+            code="not_a_push_dataset",
+        )
+    return principal, leaderboard
 
 
-def push(deps: Deps, request: PushRequest) -> PushAnswer:
-    started = time.perf_counter()
-    principal, leaderboard = _authorize(deps, request)
+def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> PushAnswer:
+    started = started if started is not None else time.perf_counter()
+    principal, leaderboard = request.principal, request.leaderboard
     rows, rejections = _validate(deps, request.body)
     if request.idempotency_key is None:
         return _accept(deps, principal, leaderboard, rows, rejections, started=started)
@@ -97,24 +115,6 @@ def push(deps: Deps, request: PushRequest) -> PushAnswer:
 
 
 # -- steps ---------------------------------------------------------------------------------
-
-
-def _authorize(deps: Deps, request: PushRequest) -> tuple[Principal, LeaderboardRecord]:
-    token_hash = token_ref_hash(request.token)
-    token_ref = deps.tokens.ref(token_hash)
-    board_ref = deps.leaderboards.ref(request.leaderboard_id)
-    snaps = {snap.reference.path: snap for snap in deps.db.get_all([token_ref, board_ref])}
-    principal = principal_from(deps.tokens.from_snapshot(snaps[token_ref.path]))
-    board_snap = snaps[board_ref.path]
-    leaderboard = deps.leaderboards.from_snapshot(board_snap) if board_snap.exists else None
-    scope = Scope.DATASET_PUSH if principal.kind == "dataset" else Scope.LEADERBOARDS_WRITE
-    leaderboard = authorize_leaderboard(principal, request.leaderboard_id, leaderboard, scope)
-    if not leaderboard.is_push:
-        raise Conflict(
-            "this leaderboard reads a GET dataset; only PUSH datasets accept rows",
-            code="not_a_push_dataset",
-        )
-    return principal, leaderboard
 
 
 def _validate(deps: Deps, body: Any) -> tuple[list[tuple[int, Row]], list[RowRejection]]:
@@ -280,7 +280,7 @@ def _status_for(
     if kept:
         return 200, None
     if refusal is not None and refusal.code == "dataset_closed":
-        return 410, DatasetClosed(refusal.message)
+        return 410, Gone(refusal.message, code="dataset_closed")
     if refusal is not None:
         seconds = (
             max(1, int((refusal.resets_at - utcnow()).total_seconds())) if refusal.resets_at else 60
