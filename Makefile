@@ -68,7 +68,7 @@ test: venv tasks-venv
 	@echo "== lint";  $(VENV)/bin/ruff check .
 	@echo "== format"; $(VENV)/bin/ruff format --check .
 	@echo "== types"; $(VENV)/bin/mypy
-	@echo "== tests"; $(PY) -m pytest -x -q
+	@echo "== tests"; $(PY) -m pytest -q
 
 bench: venv tasks-venv
 	@shopt -s nullglob; scripts=(bench/*.py); \
