@@ -20,7 +20,7 @@ def _push(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[
     started = time.perf_counter()
     deps = wiring.deps()
     principal, leaderboard = authorize_push(deps, leaderboard_id, bearer_token(request))
-    body = read_json(request, max_bytes=deps.settings.push_max_body_bytes)
+    body = read_json(request, max_bytes=deps.settings.push_max_body_bytes, allow_non_finite=True)
     answer = push_rows(
         deps,
         PushRequest(

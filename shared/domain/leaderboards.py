@@ -13,17 +13,21 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_SAMPLES_CEILING = 1_000_000
+MAX_ROWS_LIMIT = 1_000_000_000
+LATEST_END_DATE = date(9000, 1, 1)
 
 
 class PushDatasetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["push"]
-    auto_limit: bool = True
-    max_samples: Annotated[int, Field(ge=1, le=MAX_SAMPLES_CEILING)] | None = 5000
-    daily_limit: Annotated[int, Field(ge=1)] | None = 1000
-    monthly_limit: Annotated[int, Field(ge=1)] | None = 20000
-    consolidate_every_events: Annotated[int, Field(ge=1, le=MAX_SAMPLES_CEILING)] | None = 100
+    auto_limit: Annotated[bool, Field(strict=True)] = True
+    max_samples: Annotated[int, Field(strict=True, ge=1, le=MAX_SAMPLES_CEILING)] | None = 5000
+    daily_limit: Annotated[int, Field(strict=True, ge=1, le=MAX_ROWS_LIMIT)] | None = 1000
+    monthly_limit: Annotated[int, Field(strict=True, ge=1, le=MAX_ROWS_LIMIT)] | None = 20000
+    consolidate_every_events: (
+        Annotated[int, Field(strict=True, ge=1, le=MAX_SAMPLES_CEILING)] | None
+    ) = 100
     consolidate_every_hours: Annotated[float, Field(gt=0, le=24 * 366)] | None = 24
     end_date: datetime | None = None
 
@@ -34,6 +38,8 @@ class PushDatasetConfig(BaseModel):
         if isinstance(value, str) and len(value) == 10:
             value = date.fromisoformat(value)
         if isinstance(value, date) and not isinstance(value, datetime):
+            if value >= LATEST_END_DATE:
+                raise ValueError(f"end_date must be before {LATEST_END_DATE.isoformat()}")
             return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
         return value
 

@@ -72,6 +72,8 @@ def bootstrap_workspace(deps: Deps, *, name: str, plan: str = "free") -> dict[st
 
 
 def get_workspace(deps: Deps, principal: Principal) -> dict[str, Any]:
+    if principal.kind == "dataset":
+        principal.require(Scope.LEADERBOARDS_READ)  # always refused: dataset tokens only push
     workspace = deps.workspaces.get(principal.workspace_id)
     if workspace is None:
         raise NotFound("workspace not found", code="workspace_not_found")

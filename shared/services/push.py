@@ -43,6 +43,7 @@ from shared.errors import (
 )
 from shared.services.auth import Principal, authorize_leaderboard, principal_from, token_ref_hash
 from shared.storage import idempotency
+from shared.storage.ids import is_storable_id
 from shared.storage.push_store import TOTAL_FIELDS, chunk_rows
 from shared.storage.records import LeaderboardRecord
 from shared.tasks.queue import task_name
@@ -75,11 +76,11 @@ def authorize_push(
 
     Runs before the body is read, so an unauthenticated caller learns nothing from it."""
     token_ref = deps.tokens.ref(token_ref_hash(token))
-    board_ref = deps.leaderboards.ref(leaderboard_id)
-    snaps = {snap.reference.path: snap for snap in deps.db.get_all([token_ref, board_ref])}
+    board_ref = deps.leaderboards.ref(leaderboard_id) if is_storable_id(leaderboard_id) else None
+    refs = [token_ref] if board_ref is None else [token_ref, board_ref]
+    snaps = {snap.reference.path: snap for snap in deps.db.get_all(refs)}
     principal = principal_from(deps.tokens.from_snapshot(snaps[token_ref.path]))
-    board_snap = snaps[board_ref.path]
-    leaderboard = deps.leaderboards.from_snapshot(board_snap) if board_snap.exists else None
+    leaderboard = deps.leaderboards.from_snapshot(snaps[board_ref.path]) if board_ref else None
     scope = Scope.DATASET_PUSH if principal.kind == "dataset" else Scope.LEADERBOARDS_WRITE
     leaderboard = authorize_leaderboard(principal, leaderboard_id, leaderboard, scope)
     if not leaderboard.is_push:

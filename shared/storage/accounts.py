@@ -9,6 +9,7 @@ from __future__ import annotations
 from google.cloud import firestore
 
 from shared.clock import utcnow
+from shared.storage.ids import is_storable_id
 from shared.storage.pagination import Page, fetch_page
 from shared.storage.records import TokenRecord, WorkspaceRecord
 
@@ -48,6 +49,8 @@ class TokenRepo:
     def find(
         self, *, workspace_id: str, token_id: str
     ) -> tuple[firestore.DocumentReference, TokenRecord] | None:
+        if not is_storable_id(token_id):
+            return None
         query = (
             self._db.collection(TOKENS)
             .where(filter=firestore.FieldFilter("id", "==", token_id))

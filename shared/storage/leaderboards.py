@@ -12,6 +12,7 @@ from typing import Any
 
 from google.cloud import firestore
 
+from shared.storage.ids import is_storable_id
 from shared.storage.pagination import fetch_page
 from shared.storage.records import LeaderboardRecord
 
@@ -33,6 +34,8 @@ class LeaderboardRepo:
         return LeaderboardRecord.model_validate(snap.to_dict()) if snap.exists else None
 
     def get(self, leaderboard_id: str) -> LeaderboardRecord | None:
+        if not is_storable_id(leaderboard_id):
+            return None
         return self.from_snapshot(self.ref(leaderboard_id).get())
 
     def list_page(

@@ -13,6 +13,7 @@ from typing import Any
 from google.cloud import firestore
 
 from shared.clock import iso, utcnow
+from shared.storage.ids import is_storable_id
 from shared.storage.pagination import Page, fetch_page
 
 TRACES = "traces"
@@ -41,6 +42,8 @@ class TraceRepo:
         return self._collection(leaderboard_id).document(trace_id), body
 
     def get(self, leaderboard_id: str, trace_id: str) -> dict[str, Any] | None:
+        if not is_storable_id(trace_id):
+            return None
         snap = self._collection(leaderboard_id).document(trace_id).get()
         return snap.to_dict() if snap.exists else None
 

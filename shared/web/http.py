@@ -187,8 +187,17 @@ def bearer_token(request: flask.Request) -> str | None:
     return None
 
 
-def read_json(request: flask.Request, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Any:
-    """The request's JSON body: 415 unless JSON, 413 over ``max_bytes``, 400 if malformed."""
+def read_json(
+    request: flask.Request,
+    *,
+    max_bytes: int = DEFAULT_MAX_JSON_BYTES,
+    allow_non_finite: bool = False,
+) -> Any:
+    """The request's JSON body: 415 unless JSON, 413 over ``max_bytes``, 400 if malformed.
+
+    ``NaN`` and ``Infinity`` are not JSON and answer 400, unless ``allow_non_finite``: the push
+    accepts them at parse time to reject only the rows that hold them.
+    """
     mimetype = (request.mimetype or "").lower()
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType(
@@ -203,7 +212,7 @@ def read_json(request: flask.Request, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES
     if not raw.strip():
         raise BadRequest("the request body is empty; send a JSON document", code="empty_body")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=None if allow_non_finite else _no_constants)
     except UnicodeDecodeError as exc:
         raise BadRequest("the body is not UTF-8 text", code="invalid_json") from exc
     except json.JSONDecodeError as exc:
@@ -225,9 +234,12 @@ def parse(model: type[M], request: flask.Request) -> M:
     return model.model_validate(data)
 
 
+def _no_constants(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not valid JSON; send a finite number or null", name, 0)
+
+
 def _too_large(size: int | None, limit: int) -> PayloadTooLarge:
     got = f" ({size} bytes)" if size is not None else ""
     return PayloadTooLarge(
-        f"the body is too large{got}; the limit is {limit} bytes: split it into smaller pushes",
-        max_bytes=limit,
+        f"the body is too large{got}; the limit is {limit} bytes", max_bytes=limit
     )

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,11 +18,20 @@ import pytest
 ROW = {"input": "What did the user ask?", "output": "The answer"}
 
 
+def strict_json(text: str) -> Any:
+    """Parse as RFC 8259 JSON: NaN and Infinity, which Python's json allows, are errors."""
+
+    def refuse(constant: str) -> Any:
+        raise AssertionError(f"the response is not valid JSON: it contains {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
     """The response is a JSON error ``{"error": {"code", "message", ...}}`` with this status."""
     assert response.status_code == status, response.text
     assert response.headers.get("content-type", "").startswith("application/json"), response.headers
-    body = response.json()
+    body = strict_json(response.text)
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]
     assert isinstance(error.get("code"), str) and error["code"], body
@@ -220,7 +230,9 @@ def test_token_with_expires_in_days_works_now(workspace):
 
 def test_read_token_cannot_write(workspace):
     lb = workspace.api.create_push_leaderboard()
-    reader = workspace.api.as_token(make_token(workspace.api, scopes=["leaderboards:read"])["token"])
+    reader = workspace.api.as_token(
+        make_token(workspace.api, scopes=["leaderboards:read"])["token"]
+    )
 
     # it can read
     r = reader.get("/v1/leaderboards")
@@ -297,6 +309,18 @@ def test_dataset_token_can_only_push(workspace):
     assert r.json()["accepted"] == 1
 
 
+def test_dataset_token_cannot_read_the_workspace(workspace):
+    # A dataset token lives inside production apps and "can only push rows to its leaderboard"
+    # (the API's own 403 message): it should not read workspace details either.
+    api = workspace.api
+    lb = api.create_push_leaderboard()
+    hpd = api.as_token(api.dataset_token(lb))
+    r = hpd.get("/v1/workspace")
+    error = assert_error(r, 403, "insufficient_scope")
+    assert "hpd_" in error["message"]
+    assert workspace.id not in r.text
+
+
 # -- push: which tokens may push where -----------------------------------------------------
 
 
@@ -331,7 +355,9 @@ def test_dataset_token_cannot_push_into_another_workspace(workspace, other_works
 
 def test_write_api_token_can_push(workspace):
     lb = workspace.api.create_push_leaderboard()
-    writer = workspace.api.as_token(make_token(workspace.api, scopes=["leaderboards:write"])["token"])
+    writer = workspace.api.as_token(
+        make_token(workspace.api, scopes=["leaderboards:write"])["token"]
+    )
     r = writer.push(lb, [ROW, {"input": "second"}])
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 2

@@ -7,6 +7,7 @@ neither the plaintext nor its SHA-256 (the storage key) ever appear in another a
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +19,20 @@ ROW = {"input": "What did the user ask?", "output": "The answer"}
 TOKEN_RE = re.compile(r"^(drgero_|hpd_)[A-Za-z0-9_-]{40,}$")
 
 
+def strict_json(text: str) -> Any:
+    """Parse as RFC 8259 JSON: NaN and Infinity, which Python's json allows, are errors."""
+
+    def refuse(constant: str) -> Any:
+        raise AssertionError(f"the response is not valid JSON: it contains {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
     """The response is a JSON error ``{"error": {"code", "message", ...}}`` with this status."""
     assert response.status_code == status, response.text
     assert response.headers.get("content-type", "").startswith("application/json"), response.headers
-    body = response.json()
+    body = strict_json(response.text)
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]
     assert isinstance(error.get("code"), str) and error["code"], body
@@ -72,9 +82,7 @@ def list_all(api, path: str, *, limit: int) -> list[list[dict[str, Any]]]:
 
 
 def test_create_api_token(workspace):
-    r = create_api_token(
-        workspace.api, scopes=["leaderboards:write", "inference"], budget_usd=12.5
-    )
+    r = create_api_token(workspace.api, scopes=["leaderboards:write", "inference"], budget_usd=12.5)
     assert r.status_code == 201, r.text
     body = r.json()
     secret = body["token"]
@@ -188,9 +196,7 @@ def test_expires_in_days_out_of_range_is_422(workspace, days):
 def test_future_expiry_is_echoed(workspace):
     r = create_api_token(workspace.api, expires_at="2099-01-01T00:00:00+02:00")
     assert r.status_code == 201, r.text
-    assert datetime.fromisoformat(r.json()["expires_at"]) == datetime(
-        2098, 12, 31, 22, tzinfo=UTC
-    )
+    assert datetime.fromisoformat(r.json()["expires_at"]) == datetime(2098, 12, 31, 22, tzinfo=UTC)
 
 
 def test_negative_budget_is_422(workspace):
@@ -292,7 +298,9 @@ def test_revoke_api_token(workspace):
 
 
 def test_revoke_unknown_token_is_404(workspace):
-    error = assert_error(workspace.api.delete("/v1/tokens/tok_doesnotexist"), 404, "token_not_found")
+    error = assert_error(
+        workspace.api.delete("/v1/tokens/tok_doesnotexist"), 404, "token_not_found"
+    )
     assert "tok_doesnotexist" in error["message"]
 
 
@@ -389,7 +397,10 @@ def test_list_dataset_tokens_masked(workspace):
     api = workspace.api
     lb = api.create_push_leaderboard()
     other_lb = api.create_push_leaderboard()
-    made = [api.post(f"/v1/leaderboard/{lb}/dataset/tokens", json={"name": f"t{i}"}).json() for i in range(3)]
+    made = [
+        api.post(f"/v1/leaderboard/{lb}/dataset/tokens", json={"name": f"t{i}"}).json()
+        for i in range(3)
+    ]
     elsewhere = api.post(f"/v1/leaderboard/{other_lb}/dataset/tokens", json={}).json()
 
     pages = list_all(api, f"/v1/leaderboard/{lb}/dataset/tokens", limit=2)
@@ -507,3 +518,29 @@ def test_write_token_manages_dataset_tokens(workspace):
     assert writer.get(f"/v1/leaderboard/{lb}/dataset/tokens").status_code == 200
     r = writer.delete(f"/v1/leaderboard/{lb}/dataset/tokens/{r.json()['id']}")
     assert r.status_code == 204, r.text
+
+
+# -- inputs the storage layer cannot hold: 4xx, never 5xx ------------------------------------
+
+
+@pytest.mark.parametrize("constant", [b"Infinity", b"NaN"])
+def test_budget_must_be_a_finite_json_number(workspace, constant):
+    # NaN/Infinity are not JSON; an infinite budget would also be echoed back as invalid JSON.
+    r = workspace.api.post(
+        "/v1/tokens",
+        content=b'{"name": "t", "budget_usd": ' + constant + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code in (400, 422), r.text
+    assert_error(r, r.status_code)
+    listing = workspace.api.get("/v1/tokens")
+    assert len(strict_json(listing.text)["items"]) == 1
+
+
+def test_revoke_with_overlong_id_is_404(workspace):
+    # A token id no token can have (Firestore refuses to index a 1,600-byte value): 404, not 503.
+    r = workspace.api.delete("/v1/tokens/" + "x" * 1600)
+    assert_error(r, 404, "token_not_found")
+    lb = workspace.api.create_push_leaderboard()
+    r = workspace.api.delete(f"/v1/leaderboard/{lb}/dataset/tokens/" + "x" * 1600)
+    assert_error(r, 404, "token_not_found")
