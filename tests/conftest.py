@@ -18,10 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from devstack.inprocess import InProcessStack, local_stack
 from shared import wiring
 from shared.services import accounts
+
+# Property tests explore the same examples on every run (CI must not fail by luck) and have no
+# time deadline (a loaded 2-core CI machine is slow, not wrong).
+hypothesis_settings.register_profile("drgero", derandomize=True, deadline=None)
+hypothesis_settings.load_profile("drgero")
 
 INTERNAL_KEY = "test-internal-" + secrets.token_hex(8)
 

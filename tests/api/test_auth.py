@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,31 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.errors import assert_error
+
 ROW = {"input": "What did the user ask?", "output": "The answer"}
-
-
-def strict_json(text: str) -> Any:
-    """Parse as RFC 8259 JSON: NaN and Infinity, which Python's json allows, are errors."""
-
-    def refuse(constant: str) -> Any:
-        raise AssertionError(f"the response is not valid JSON: it contains {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response is a JSON error ``{"error": {"code", "message", ...}}`` with this status."""
-    assert response.status_code == status, response.text
-    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
-    body = strict_json(response.text)
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    assert isinstance(error.get("code"), str) and error["code"], body
-    assert isinstance(error.get("message"), str) and error["message"].strip(), body
-    assert "Traceback" not in response.text
-    if code is not None:
-        assert error["code"] == code, body
-    return error
 
 
 def assert_401(response: httpx.Response, code: str | None = None) -> dict[str, Any]:

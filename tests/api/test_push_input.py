@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.errors import assert_error, strict_json
+
 MAX_BODY = 5 * 1024 * 1024
 CONTENT_ID = re.compile(r"^c_[0-9a-f]{32}$")
 
@@ -23,30 +25,6 @@ CURL_BODY = """{
 "input": "What did the user ask?",
 "output": "The answer your current LLM returned"
 }"""
-
-
-def strict_json(text: str) -> Any:
-    """Parse as RFC 8259 JSON: NaN and Infinity, which Python's json allows, are errors."""
-
-    def refuse(constant: str) -> Any:
-        raise AssertionError(f"the response is not valid JSON: it contains {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response is a JSON error ``{"error": {"code", "message", ...}}`` with this status."""
-    assert response.status_code == status, response.text
-    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
-    body = strict_json(response.text)
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    assert isinstance(error.get("code"), str) and error["code"], body
-    assert isinstance(error.get("message"), str) and error["message"].strip(), body
-    assert "Traceback" not in response.text
-    if code is not None:
-        assert error["code"] == code, body
-    return error
 
 
 @pytest.fixture

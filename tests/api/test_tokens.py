@@ -7,7 +7,6 @@ neither the plaintext nor its SHA-256 (the storage key) ever appear in another a
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,32 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.errors import assert_error, strict_json
+
 ROW = {"input": "What did the user ask?", "output": "The answer"}
 TOKEN_RE = re.compile(r"^(drgero_|hpd_)[A-Za-z0-9_-]{40,}$")
-
-
-def strict_json(text: str) -> Any:
-    """Parse as RFC 8259 JSON: NaN and Infinity, which Python's json allows, are errors."""
-
-    def refuse(constant: str) -> Any:
-        raise AssertionError(f"the response is not valid JSON: it contains {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response is a JSON error ``{"error": {"code", "message", ...}}`` with this status."""
-    assert response.status_code == status, response.text
-    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
-    body = strict_json(response.text)
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    assert isinstance(error.get("code"), str) and error["code"], body
-    assert isinstance(error.get("message"), str) and error["message"].strip(), body
-    assert "Traceback" not in response.text
-    if code is not None:
-        assert error["code"] == code, body
-    return error
 
 
 def sha256(text: str) -> str:
