@@ -10,15 +10,19 @@ Writes spool through a temporary file, so memory stays bounded whatever the data
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from google.cloud import storage
 
 from shared.domain.jsonl import dumps_line, iter_lines
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/jsonl"
 _SPOOL_BYTES = 8 * 1024 * 1024
@@ -88,16 +92,35 @@ class DatasetStore:
     def signed_url(self, object_name: str, generation: int, *, ttl_seconds: int) -> str | None:
         """A time-limited download URL, or None when these credentials cannot sign.
 
-        Service-account keys and the metadata server (through IAM signBlob) can sign; the
-        local emulator's anonymous credentials cannot, and the API's authenticated download
-        endpoint serves the same bytes there.
+        A service-account key signs locally. The metadata-server credentials of Cloud
+        Functions hold no key: they sign through IAM ``signBlob`` with their access token
+        (the service account needs ``iam.serviceAccounts.signBlob`` on itself). The local
+        emulator's anonymous credentials cannot sign at all; the API's authenticated download
+        endpoint serves the same bytes everywhere.
         """
         blob = self._bucket.blob(object_name, generation=generation)
+        options: dict[str, object] = {
+            "version": "v4",
+            "expiration": timedelta(seconds=ttl_seconds),
+            "method": "GET",
+        }
         try:
+            return str(blob.generate_signed_url(**options))
+        except (AttributeError, TypeError, ValueError, NotImplementedError):
+            pass
+        credentials: Any = getattr(self._client, "_credentials", None)
+        if credentials is None or not hasattr(credentials, "service_account_email"):
+            return None  # anonymous (emulator) or user credentials: nothing to sign with
+        try:
+            from google.auth.transport.requests import Request
+
+            credentials.refresh(Request())  # also resolves the "default" account's email
+            email = credentials.service_account_email
             return str(
                 blob.generate_signed_url(
-                    version="v4", expiration=timedelta(seconds=ttl_seconds), method="GET"
+                    **options, service_account_email=email, access_token=credentials.token
                 )
             )
-        except (AttributeError, TypeError, ValueError, NotImplementedError):
+        except Exception:  # signing is a convenience: the download endpoint always works
+            log.warning("could not sign a download URL for %s", object_name, exc_info=True)
             return None
