@@ -3,6 +3,8 @@
 ``POST /internal/jobs/consolidate-due`` enqueues one consolidation task per PUSH leaderboard
 whose "consolidate every N hours" deadline has passed. Task names derive from the deadline, so
 a job fired twice (Cloud Scheduler delivers at least once) enqueues each task once.
+``POST /internal/jobs/runs-watchdog`` fails runs past their deadline; ``POST
+/internal/jobs/scheduled-runs`` starts the runs that leaderboard schedules say are due.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ import flask
 import functions_framework
 
 from shared import wiring
-from shared.services.jobs import enqueue_due_consolidations
+from shared.services.jobs import (
+    enqueue_due_consolidations,
+    fail_overdue_runs,
+    start_scheduled_runs,
+)
 from shared.web.http import Router
 from shared.web.internal import require_internal
 
@@ -23,6 +29,20 @@ def _consolidate_due(request: flask.Request) -> dict:
     deps = wiring.deps()
     require_internal(request, deps.settings)
     return enqueue_due_consolidations(deps)
+
+
+@router.route("POST", "/internal/jobs/runs-watchdog")
+def _runs_watchdog(request: flask.Request) -> dict:
+    deps = wiring.deps()
+    require_internal(request, deps.settings)
+    return fail_overdue_runs(deps)
+
+
+@router.route("POST", "/internal/jobs/scheduled-runs")
+def _scheduled_runs(request: flask.Request) -> dict:
+    deps = wiring.deps()
+    require_internal(request, deps.settings)
+    return start_scheduled_runs(deps)
 
 
 @functions_framework.http

@@ -66,6 +66,33 @@ class Settings(BaseSettings):
 
     # PUSH leaderboards need this many consolidated rows before models can be added.
     push_min_rows_for_models: int = 100
+    # The free plan: at most this many leaderboards, and no deleting them.
+    free_plan_max_leaderboards: int = 3
+
+    # Model providers. Pointing these at openrouter.ai / huggingface.co is the whole switch
+    # from the local simulator to the real services.
+    openrouter_base_url: str = Field(
+        default="https://openrouter.ai/api/v1", validation_alias=AliasChoices("OPENROUTER_BASE_URL")
+    )
+    hf_endpoint: str = Field(
+        default="https://huggingface.co", validation_alias=AliasChoices("HF_ENDPOINT")
+    )
+    # Key used when a workspace has none of its own (the local stack's simulator accepts any
+    # "sk-or-" key); production leaves it unset so every workspace brings its own.
+    openrouter_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENROUTER_API_KEY")
+    )
+    # Runs: rows per shard task, rows evaluated at once inside a shard, shards assumed to run
+    # in parallel (the queue's max concurrent dispatches) for estimates, and per-call limits.
+    run_shard_size: int = 25
+    run_row_concurrency: int = 8
+    run_parallel_shards: int = 4
+    run_call_timeout_seconds: float = 60.0
+    run_call_attempts: int = 4
+
+    # Fernet key (urlsafe base64 of 32 bytes) that encrypts stored provider credentials.
+    # Integrations refuse to store secrets while it is unset.
+    secrets_key: SecretStr | None = None
     # Download links for dataset versions (where the storage credentials can sign).
     download_url_ttl_seconds: int = 3600
 

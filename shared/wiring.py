@@ -6,16 +6,21 @@ of the process. Tests that restart emulators call :func:`reset` to drop the cach
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+import httpx
 from google.cloud import firestore, storage, tasks_v2
 
 from shared.settings import Settings, get_settings
 from shared.storage.accounts import TokenRepo, WorkspaceRepo
 from shared.storage.datasets import DatasetStore
 from shared.storage.leaderboards import LeaderboardRepo
+from shared.storage.models import CandidateRepo, WorkspaceModelRepo
 from shared.storage.push_store import PushStore
+from shared.storage.runs import RunRepo
+from shared.storage.secrets import SecretStore
 from shared.storage.traces import TraceRepo
 from shared.tasks.queue import TaskQueue
 
@@ -48,13 +53,20 @@ def tasks_client() -> tasks_v2.CloudTasksClient:
     return tasks_v2.CloudTasksClient()
 
 
+@lru_cache(maxsize=1)
+def http_client() -> httpx.Client:
+    from shared.providers.http import new_client
+
+    return new_client()
+
+
 def settings() -> Settings:
     return get_settings()
 
 
 def reset() -> None:
     """Forget settings and clients (tests that change the environment call this)."""
-    for cached in (get_settings, firestore_client, storage_client, tasks_client, deps):
+    for cached in (get_settings, firestore_client, storage_client, tasks_client, http_client, deps):
         cached.cache_clear()
 
 
@@ -71,6 +83,11 @@ class Deps:
     traces: TraceRepo
     datasets: DatasetStore
     tasks: TaskQueue
+    secrets: SecretStore
+    candidates: CandidateRepo
+    workspace_models: WorkspaceModelRepo
+    runs: RunRepo
+    http: Callable[[], httpx.Client]  # pooled client for model providers, built on first use
 
 
 @lru_cache(maxsize=1)
@@ -87,4 +104,11 @@ def deps() -> Deps:
         traces=TraceRepo(db),
         datasets=DatasetStore(storage_client(), current.bucket),
         tasks=TaskQueue(tasks_client, current),
+        secrets=SecretStore(
+            db, current.secrets_key.get_secret_value() if current.secrets_key else None
+        ),
+        http=http_client,
+        candidates=CandidateRepo(db),
+        workspace_models=WorkspaceModelRepo(db),
+        runs=RunRepo(db),
     )

@@ -12,6 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.domain.judge import JudgeConfig
+from shared.domain.schedule import ScheduleConfig
+from shared.domain.scoring import ExactConfig
+
 MAX_SAMPLES_CEILING = 1_000_000
 MAX_ROWS_LIMIT = 1_000_000_000
 LATEST_END_DATE = date(9000, 1, 1)
@@ -72,11 +76,55 @@ class PushDatasetConfig(BaseModel):
             raise ValueError(f"end_date {self.end_date.isoformat()} is already in the past")
 
 
-class EvaluationConfig(BaseModel):
-    # Judge and human settings are accepted and stored as given; runs interpret them.
-    model_config = ConfigDict(extra="allow")
+GET_URL_FORMS = ("hf://datasets/", "https://huggingface.co/datasets/")
 
-    type: Literal["exact", "judge", "human"] = "exact"
+
+class GetDatasetConfig(BaseModel):
+    """A .jsonl or .jsonl.gz file on the Hugging Face Hub, read at run time."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    mode: Literal["get"]
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+
+    @field_validator("url")
+    @classmethod
+    def _hub_url(cls, url: str) -> str:
+        if not url.startswith(GET_URL_FORMS):
+            raise ValueError(
+                "url must be a Hugging Face dataset file: hf://datasets/<owner>/<name>/<file>"
+                " or https://huggingface.co/datasets/<owner>/<name>/resolve/<revision>/<file>"
+            )
+        path = url.split("?", 1)[0]
+        if not path.endswith((".jsonl", ".jsonl.gz")):
+            raise ValueError("url must point at a .jsonl or .jsonl.gz file")
+        return url
+
+
+DatasetConfig = Annotated[PushDatasetConfig | GetDatasetConfig, Field(discriminator="mode")]
+
+
+class ExactEvaluation(ExactConfig):
+    type: Literal["exact"] = "exact"
+
+
+class JudgeEvaluation(JudgeConfig):
+    type: Literal["judge"]
+
+
+class HumanEvaluation(BaseModel):
+    """Reviewers score each output from 0 (wrong) to 1 (right), optionally with a comment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["human"]
+    instructions: Annotated[str, Field(max_length=20_000)] | None = None
+    pass_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+EvaluationConfig = Annotated[
+    ExactEvaluation | JudgeEvaluation | HumanEvaluation, Field(discriminator="type")
+]
 
 
 class LeaderboardCreate(BaseModel):
@@ -84,15 +132,26 @@ class LeaderboardCreate(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     system_prompt: Annotated[str, Field(min_length=1, max_length=100_000)]
-    dataset: PushDatasetConfig
-    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
-    schedule: dict[str, Any] | None = None
+    dataset: DatasetConfig
+    evaluation: EvaluationConfig = Field(default_factory=ExactEvaluation)
+    schedule: ScheduleConfig | None = None
 
-    @field_validator("dataset", mode="before")
+    @field_validator("evaluation", mode="before")
     @classmethod
-    def _known_mode(cls, value: Any) -> Any:
-        if isinstance(value, dict) and value.get("mode") == "get":
-            raise ValueError(
-                "GET datasets (a Hugging Face .jsonl URL) are not available yet; use mode 'push'"
-            )
+    def _default_type(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "type" not in value:
+            return {**value, "type": "exact"}
         return value
+
+
+class LeaderboardUpdate(BaseModel):
+    """PATCH body: only the fields given change. A dataset keeps its mode."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    system_prompt: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
+    dataset: dict[str, Any] | None = None
+    evaluation: EvaluationConfig | None = None
+    schedule: ScheduleConfig | None = None
+    clear_schedule: bool = False

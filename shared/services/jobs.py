@@ -21,3 +21,42 @@ def enqueue_due_consolidations(deps: Deps) -> dict[str, Any]:
             name=task_name("consolidate", leaderboard_id, "due", str(int(due_at.timestamp()))),
         )
     return {"due": len(due), "enqueued": enqueued}
+
+
+def fail_overdue_runs(deps: Deps) -> dict[str, Any]:
+    """Runs past their deadline fail with a reason instead of staying "running" forever."""
+    from shared.services.runs import fail_run
+
+    failed = []
+    for run in deps.runs.overdue(utcnow()):
+        done, total = run.get("shards_done", 0), run.get("shards_total")
+        reason = (
+            "the dataset was never prepared"
+            if total is None
+            else f"only {done} of {total} shards finished before the deadline"
+        )
+        if fail_run(deps, run["leaderboard_id"], run["id"], "deadline_exceeded", detail=reason):
+            failed.append(run["id"])
+    return {"failed": failed}
+
+
+def start_scheduled_runs(deps: Deps) -> dict[str, Any]:
+    """One run per leaderboard whose schedule is due; the next time is set either way."""
+    from shared.domain.schedule import ScheduleConfig, next_run_at
+    from shared.errors import DrGeroError
+    from shared.services.runs import start_run
+
+    started, skipped = [], []
+    now = utcnow()
+    for leaderboard_id, _due in deps.leaderboards.due_for_runs(now):
+        leaderboard = deps.leaderboards.get(leaderboard_id)
+        if leaderboard is None or not leaderboard.schedule:
+            continue
+        upcoming = next_run_at(ScheduleConfig.model_validate(leaderboard.schedule), now)
+        deps.leaderboards.update(leaderboard_id, {"next_run_at": upcoming})
+        try:
+            run = start_run(deps, leaderboard, source="schedule")
+            started.append(run["id"])
+        except DrGeroError as exc:  # e.g. a run is still active: this slot is skipped
+            skipped.append({"leaderboard_id": leaderboard_id, "reason": exc.code})
+    return {"started": started, "skipped": skipped}

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.clock import iso, utcnow
-from shared.domain.leaderboards import LeaderboardCreate
+from shared.domain.leaderboards import (
+    GetDatasetConfig,
+    LeaderboardCreate,
+    LeaderboardUpdate,
+    PushDatasetConfig,
+)
+from shared.domain.plans import plan_for
+from shared.domain.schedule import next_run_at
 from shared.domain.tokens import Scope
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
+from shared.services.get_datasets import validate_get_dataset
 from shared.services.status import dataset_metadata
 from shared.storage.records import LeaderboardRecord
 from shared.storage.traces import TRACE_KINDS, public_trace
@@ -21,27 +30,140 @@ from shared.wiring import Deps
 def create_leaderboard(deps: Deps, principal: Principal, body: LeaderboardCreate) -> dict[str, Any]:
     principal.require(Scope.LEADERBOARDS_WRITE)
     now = utcnow()
-    try:
-        body.dataset.check_end_date_in_future(now)
-    except ValueError as exc:
-        raise ValidationFailed(
-            str(exc), code="invalid_dataset_config", field="dataset.end_date"
-        ) from exc
-    hours = body.dataset.consolidate_every_hours
+    dataset = body.dataset.model_dump()
+    if isinstance(body.dataset, PushDatasetConfig):
+        try:
+            body.dataset.check_end_date_in_future(now)
+        except ValueError as exc:
+            raise ValidationFailed(
+                str(exc), code="invalid_dataset_config", field="dataset.end_date"
+            ) from exc
+        hours = body.dataset.consolidate_every_hours
+        due = now + timedelta(hours=hours) if hours else None
+    else:
+        dataset["validation"] = validate_get_dataset(deps, principal.workspace_id, body.dataset.url)
+        due = None
     record = LeaderboardRecord(
         id=str(uuid.uuid4()),
         workspace_id=principal.workspace_id,
         name=body.name,
         system_prompt=body.system_prompt,
-        dataset=body.dataset.model_dump(),
+        dataset=dataset,
         evaluation=body.evaluation.model_dump(),
-        schedule=body.schedule,
+        schedule=body.schedule.model_dump() if body.schedule else None,
+        next_run_at=next_run_at(body.schedule, now) if body.schedule else None,
         created_at=now,
         updated_at=now,
-        consolidation_due_at=now + timedelta(hours=hours) if hours else None,
+        consolidation_due_at=due,
     )
-    deps.leaderboards.create(record)
+    with _leaderboard_slot(deps, principal.workspace_id):
+        deps.leaderboards.create(record)
     return public_leaderboard(deps, record)
+
+
+@contextmanager
+def _leaderboard_slot(deps: Deps, workspace_id: str) -> Iterator[None]:
+    """Reserve one leaderboard of the plan's allowance; given back if over it or on failure."""
+    workspace = deps.workspaces.get(workspace_id)
+    if workspace is None:
+        raise NotFound("workspace not found", code="workspace_not_found")
+    plan = plan_for(workspace.plan, free_max_leaderboards=deps.settings.free_plan_max_leaderboards)
+    count = deps.workspaces.add_leaderboards(workspace_id, 1)
+    if plan.max_leaderboards is not None and count > plan.max_leaderboards:
+        deps.workspaces.add_leaderboards(workspace_id, -1)
+        raise Forbidden(
+            f"the {plan.name} plan allows {plan.max_leaderboards} leaderboards; delete one or"
+            " upgrade the plan",
+            code="plan_limit_reached",
+            plan=plan.name,
+            max_leaderboards=plan.max_leaderboards,
+        )
+    try:
+        yield
+    except BaseException:
+        deps.workspaces.add_leaderboards(workspace_id, -1)
+        raise
+
+
+def update_leaderboard(
+    deps: Deps, principal: Principal, leaderboard_id: str, body: LeaderboardUpdate
+) -> dict[str, Any]:
+    record = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
+    now = utcnow()
+    fields: dict[str, Any] = {"updated_at": now}
+    if body.name is not None:
+        fields["name"] = body.name
+    if body.system_prompt is not None:
+        fields["system_prompt"] = body.system_prompt
+    if body.evaluation is not None:
+        fields["evaluation"] = body.evaluation.model_dump()
+    if body.clear_schedule:
+        fields["schedule"], fields["next_run_at"] = None, None
+    elif body.schedule is not None:
+        fields["schedule"] = body.schedule.model_dump()
+        fields["next_run_at"] = next_run_at(body.schedule, now)
+    if body.dataset is not None:
+        fields.update(_updated_dataset(deps, record, body.dataset, now))
+    deps.leaderboards.update(record.id, fields)
+    return public_leaderboard(deps, record.model_copy(update=fields))
+
+
+def _updated_dataset(
+    deps: Deps, record: LeaderboardRecord, changes: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    mode = record.dataset["mode"]
+    if changes.get("mode", mode) != mode:
+        raise ValidationFailed(
+            f"a leaderboard's dataset mode cannot change (it is {mode!r}); create a new one",
+            code="dataset_mode_fixed",
+            field="dataset.mode",
+        )
+    current = {k: v for k, v in record.dataset.items() if k != "validation"}
+    merged = current | changes
+    if mode == "push":
+        config = PushDatasetConfig.model_validate(merged)
+        if "end_date" in changes:
+            try:
+                config.check_end_date_in_future(now)
+            except ValueError as exc:
+                raise ValidationFailed(
+                    str(exc), code="invalid_dataset_config", field="dataset.end_date"
+                ) from exc
+        hours = config.consolidate_every_hours
+        return {
+            "dataset": config.model_dump(),
+            "consolidation_due_at": now + timedelta(hours=hours) if hours else None,
+        }
+    get_config = GetDatasetConfig.model_validate(merged)
+    dataset = get_config.model_dump()
+    if get_config.url != record.dataset.get("url"):
+        dataset["validation"] = validate_get_dataset(deps, record.workspace_id, get_config.url)
+    else:
+        dataset["validation"] = record.dataset.get("validation")
+    return {"dataset": dataset}
+
+
+def delete_leaderboard(deps: Deps, principal: Principal, leaderboard_id: str) -> None:
+    record = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
+    workspace = deps.workspaces.get(record.workspace_id)
+    plan = plan_for(
+        workspace.plan if workspace else "free",
+        free_max_leaderboards=deps.settings.free_plan_max_leaderboards,
+    )
+    if not plan.can_delete_leaderboards:
+        raise Forbidden(
+            f"the {plan.name} plan cannot delete leaderboards; upgrade to delete",
+            code="plan_forbids_delete",
+            plan=plan.name,
+        )
+    if record.active_run_id:
+        raise Conflict(
+            f"run {record.active_run_id} is active; cancel it first", code="run_in_progress"
+        )
+    deps.leaderboards.delete_everything(record.id)
+    deps.datasets.delete_prefix(f"datasets/{record.id}/")
+    deps.datasets.delete_prefix(f"runs/{record.id}/")
+    deps.workspaces.add_leaderboards(record.workspace_id, -1)
 
 
 def get_leaderboard(deps: Deps, principal: Principal, leaderboard_id: str) -> dict[str, Any]:

@@ -28,6 +28,15 @@ class WorkspaceRepo:
         snap = self._db.collection(WORKSPACES).document(workspace_id).get()
         return WorkspaceRecord.model_validate(snap.to_dict()) if snap.exists else None
 
+    def add_leaderboards(self, workspace_id: str, n: int) -> int:
+        """Atomically add ``n`` (may be negative) to the leaderboard count; answer the new count.
+
+        Creating reserves a slot first and gives it back when over the plan's maximum: the
+        same lock-free reservation as the push quota (see ``shared.domain.quota``)."""
+        ref = self._db.collection(WORKSPACES).document(workspace_id)
+        result = ref.update({"leaderboard_count": firestore.Increment(n)})
+        return int(result.transform_results[0].integer_value)
+
 
 class TokenRepo:
     def __init__(self, db: firestore.Client) -> None:

@@ -53,6 +53,10 @@ class DatasetStore:
         self, leaderboard_id: str, version: int, rows: Iterable[dict[str, object]]
     ) -> WrittenObject:
         object_name = f"datasets/{leaderboard_id}/v{version:06d}-{secrets.token_hex(4)}.jsonl"
+        return self.write_jsonl(object_name, rows)
+
+    def write_jsonl(self, object_name: str, rows: Iterable[dict[str, object]]) -> WrittenObject:
+        """Create ``object_name`` from ``rows``; PreconditionFailed if it already exists."""
         digest = hashlib.sha256()
         count = size = 0
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
@@ -74,6 +78,24 @@ class DatasetStore:
             bytes=size,
             sha256=digest.hexdigest(),
         )
+
+    def read_jsonl(self, object_name: str) -> list[dict[str, Any]]:
+        """A small object's rows (shards and results), in memory."""
+        data = self._bucket.blob(object_name).download_as_bytes()
+        return list(iter_lines(data.splitlines()))
+
+    def exists(self, object_name: str) -> bool:
+        return bool(self._bucket.blob(object_name).exists())
+
+    def names(self, prefix: str) -> list[str]:
+        return sorted(blob.name for blob in self._client.list_blobs(self._bucket, prefix=prefix))
+
+    def delete_prefix(self, prefix: str) -> int:
+        deleted = 0
+        for blob in self._client.list_blobs(self._bucket, prefix=prefix):
+            blob.delete()
+            deleted += 1
+        return deleted
 
     def read_rows(self, object_name: str, generation: int) -> Iterator[dict[str, object]]:
         """Stream a version's rows without loading the object into memory."""

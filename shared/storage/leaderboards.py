@@ -61,3 +61,22 @@ class LeaderboardRepo:
 
     def update(self, leaderboard_id: str, fields: dict[str, Any]) -> None:
         self.ref(leaderboard_id).update(fields)
+
+    def delete_everything(self, leaderboard_id: str) -> None:
+        """The leaderboard, all its subcollections, and its dataset tokens."""
+        tokens = self._db.collection("tokens").where(
+            filter=firestore.FieldFilter("leaderboard_id", "==", leaderboard_id)
+        )
+        for snap in tokens.stream():
+            snap.reference.delete()
+        self._db.recursive_delete(self.ref(leaderboard_id))
+
+    def due_for_runs(self, now: datetime, *, limit: int = 500) -> list[tuple[str, datetime]]:
+        """Leaderboards whose schedule says a run is due."""
+        query = (
+            self._db.collection(LEADERBOARDS)
+            .where(filter=firestore.FieldFilter("next_run_at", "<=", now))
+            .select(["next_run_at"])
+            .limit(limit)
+        )
+        return [(snap.id, snap.get("next_run_at")) for snap in query.stream()]

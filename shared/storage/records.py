@@ -96,6 +96,12 @@ class LeaderboardRecord(BaseModel):
     updated_at: datetime
     dataset_version: DatasetVersion | None = None
     consolidation_due_at: datetime | None = None
+    next_run_at: datetime | None = None
+    active_run_id: str | None = None
+    # {"strategy": "ranking_winner" | "manual", "model_id", "run_id", "selected_at"}
+    selection: dict[str, Any] | None = None
+    # The ranking of the latest finished run: {"run_id", "finished_at", "leader", "models": [...]}
+    ranking: dict[str, Any] | None = None
 
     @property
     def is_push(self) -> bool:

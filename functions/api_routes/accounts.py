@@ -1,0 +1,69 @@
+"""Workspace, API tokens and integrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flask
+import yaml
+
+from functions.api_routes import caller, paging, router
+from shared import wiring
+from shared.domain.tokens import Scope
+from shared.services import accounts, integrations
+from shared.web.http import parse
+
+OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+
+
+@router.route("GET", "/v1/openapi.json")
+def _openapi(request: flask.Request) -> dict:
+    return yaml.safe_load(OPENAPI_PATH.read_text())
+
+
+@router.route("GET", "/v1/workspace")
+def _workspace(request: flask.Request) -> dict:
+    return accounts.get_workspace(wiring.deps(), caller(request))
+
+
+@router.route("POST", "/v1/tokens")
+def _create_token(request: flask.Request) -> tuple[dict, int]:
+    principal = caller(request, Scope.WORKSPACE_ADMIN)
+    body = parse(accounts.ApiTokenCreate, request)
+    return accounts.create_api_token(wiring.deps(), principal, body), 201
+
+
+@router.route("GET", "/v1/tokens")
+def _list_tokens(request: flask.Request) -> dict:
+    return accounts.list_tokens(wiring.deps(), caller(request), **paging(request))
+
+
+@router.route("DELETE", "/v1/tokens/{token_id}")
+def _revoke_token(request: flask.Request, token_id: str) -> tuple[None, int]:
+    accounts.revoke_token(wiring.deps(), caller(request), token_id)
+    return None, 204
+
+
+@router.route("GET", "/v1/integrations")
+def _integrations(request: flask.Request) -> dict:
+    return integrations.list_integrations(wiring.deps(), caller(request))
+
+
+@router.route("PUT", "/v1/integrations/{provider}")
+def _put_integration(request: flask.Request, provider: str) -> dict:
+    principal = caller(request, Scope.WORKSPACE_ADMIN)
+    body = parse(integrations.IntegrationPut, request)
+    return integrations.put_integration(wiring.deps(), principal, provider, body)
+
+
+@router.route("DELETE", "/v1/integrations/{provider}")
+def _delete_integration(request: flask.Request, provider: str) -> tuple[None, int]:
+    integrations.delete_integration(wiring.deps(), caller(request), provider)
+    return None, 204
+
+
+@router.route("POST", "/v1/integrations/validate")
+def _validate_integrations(request: flask.Request) -> dict:
+    principal = caller(request, Scope.WORKSPACE_ADMIN)
+    body = parse(integrations.ValidateRequest, request)
+    return integrations.validate_integrations(wiring.deps(), principal, body)

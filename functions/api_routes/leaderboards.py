@@ -1,0 +1,86 @@
+"""Leaderboards, their dataset tokens, downloads and traces."""
+
+from __future__ import annotations
+
+import flask
+
+from functions.api_routes import caller, paging, router
+from shared import wiring
+from shared.domain.leaderboards import LeaderboardCreate, LeaderboardUpdate
+from shared.domain.tokens import Scope
+from shared.services import accounts, leaderboards
+from shared.web.http import parse, stream_response
+
+
+@router.route("POST", "/v1/leaderboards")
+def _create_leaderboard(request: flask.Request) -> tuple[dict, int]:
+    principal = caller(request, Scope.LEADERBOARDS_WRITE)
+    body = parse(LeaderboardCreate, request)
+    return leaderboards.create_leaderboard(wiring.deps(), principal, body), 201
+
+
+@router.route("GET", "/v1/leaderboards")
+def _list_leaderboards(request: flask.Request) -> dict:
+    return leaderboards.list_leaderboards(wiring.deps(), caller(request), **paging(request))
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}")
+def _get_leaderboard(request: flask.Request, leaderboard_id: str) -> dict:
+    return leaderboards.get_leaderboard(wiring.deps(), caller(request), leaderboard_id)
+
+
+@router.route("PATCH", "/v1/leaderboard/{leaderboard_id}")
+def _update_leaderboard(request: flask.Request, leaderboard_id: str) -> dict:
+    principal = caller(request, Scope.LEADERBOARDS_WRITE)
+    body = parse(LeaderboardUpdate, request)
+    return leaderboards.update_leaderboard(wiring.deps(), principal, leaderboard_id, body)
+
+
+@router.route("DELETE", "/v1/leaderboard/{leaderboard_id}")
+def _delete_leaderboard(request: flask.Request, leaderboard_id: str) -> tuple[None, int]:
+    leaderboards.delete_leaderboard(wiring.deps(), caller(request), leaderboard_id)
+    return None, 204
+
+
+@router.route("POST", "/v1/leaderboard/{leaderboard_id}/dataset/tokens")
+def _create_dataset_token(request: flask.Request, leaderboard_id: str) -> tuple[dict, int]:
+    principal = caller(request)
+    body = parse(accounts.DatasetTokenCreate, request)
+    return accounts.create_dataset_token(wiring.deps(), principal, leaderboard_id, body), 201
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/tokens")
+def _list_dataset_tokens(request: flask.Request, leaderboard_id: str) -> dict:
+    return accounts.list_tokens(
+        wiring.deps(), caller(request), leaderboard_id=leaderboard_id, **paging(request)
+    )
+
+
+@router.route("DELETE", "/v1/leaderboard/{leaderboard_id}/dataset/tokens/{token_id}")
+def _revoke_dataset_token(
+    request: flask.Request, leaderboard_id: str, token_id: str
+) -> tuple[None, int]:
+    accounts.revoke_token(wiring.deps(), caller(request), token_id, leaderboard_id=leaderboard_id)
+    return None, 204
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/download")
+def _download(request: flask.Request, leaderboard_id: str) -> flask.Response:
+    chunks, headers = leaderboards.download_dataset(wiring.deps(), caller(request), leaderboard_id)
+    return stream_response(chunks, headers)
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces")
+def _list_traces(request: flask.Request, leaderboard_id: str) -> dict:
+    return leaderboards.list_traces(
+        wiring.deps(),
+        caller(request),
+        leaderboard_id,
+        kind=request.args.get("kind") or None,
+        **paging(request),
+    )
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces/{trace_id}")
+def _get_trace(request: flask.Request, leaderboard_id: str, trace_id: str) -> dict:
+    return leaderboards.get_trace(wiring.deps(), caller(request), leaderboard_id, trace_id)

@@ -1,0 +1,103 @@
+"""Entry point ``runs``: run a leaderboard, follow and cancel runs, the ranking, human reviews,
+and the fan-out task (``POST /internal/tasks/prepare-run``)."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+from pydantic import BaseModel, ConfigDict
+
+from shared import wiring
+from shared.domain.tokens import Scope
+from shared.errors import ValidationFailed
+from shared.services import ranking, reviews, runs
+from shared.services.auth import Principal, authenticate
+from shared.services.run_prepare import prepare_run
+from shared.storage.pagination import page_size
+from shared.web.http import Router, bearer_token, parse
+from shared.web.internal import require_internal
+
+router = Router("runs")
+
+
+class PrepareTask(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    leaderboard_id: str
+    run_id: str
+
+
+def _caller(request: flask.Request, scope: Scope | None = None) -> Principal:
+    principal = authenticate(wiring.deps(), bearer_token(request))
+    if scope is not None:
+        principal.require(scope)
+    return principal
+
+
+def _paging(request: flask.Request) -> dict:
+    return {
+        "limit": page_size(request.args.get("limit")),
+        "cursor": request.args.get("cursor") or None,
+    }
+
+
+@router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs")
+def _start(request: flask.Request, leaderboard_id: str) -> tuple[dict, int]:
+    principal = _caller(request, Scope.LEADERBOARDS_WRITE)
+    body = parse(runs.RunCreate, request)
+    return runs.start_run_for(wiring.deps(), principal, leaderboard_id, body), 202
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs")
+def _list(request: flask.Request, leaderboard_id: str) -> dict:
+    return runs.list_runs(wiring.deps(), _caller(request), leaderboard_id, **_paging(request))
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}")
+def _get(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
+    return runs.get_run(wiring.deps(), _caller(request), leaderboard_id, run_id)
+
+
+@router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/cancel")
+def _cancel(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
+    return runs.cancel_run(wiring.deps(), _caller(request), leaderboard_id, run_id)
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}/ranking")
+def _ranking(request: flask.Request, leaderboard_id: str) -> dict:
+    return ranking.get_ranking(wiring.deps(), _caller(request), leaderboard_id)
+
+
+@router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/reviews")
+def _reviews(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
+    status = request.args.get("status") or None
+    if status is not None and status not in ("pending", "reviewed"):
+        raise ValidationFailed("status is pending or reviewed", code="invalid_status")
+    return reviews.list_reviews(
+        wiring.deps(),
+        _caller(request),
+        leaderboard_id,
+        run_id,
+        status=status,  # type: ignore[arg-type]
+        **_paging(request),
+    )
+
+
+@router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/reviews/{item_id}")
+def _review(request: flask.Request, leaderboard_id: str, run_id: str, item_id: str) -> dict:
+    principal = _caller(request, Scope.LEADERBOARDS_WRITE)
+    body = parse(reviews.ReviewSubmit, request)
+    return reviews.submit_review(wiring.deps(), principal, leaderboard_id, run_id, item_id, body)
+
+
+@router.route("POST", "/internal/tasks/prepare-run")
+def _prepare(request: flask.Request) -> dict:
+    deps = wiring.deps()
+    require_internal(request, deps.settings)
+    task = parse(PrepareTask, request)
+    return prepare_run(deps, task.leaderboard_id, task.run_id)
+
+
+@functions_framework.http
+def runs_function(request: flask.Request) -> flask.Response:
+    return router(request)

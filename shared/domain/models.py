@@ -1,0 +1,135 @@
+"""Candidate models as clients describe them, validated.
+
+Four platforms (the product's "Add Model"): ``openrouter`` (a model id of the OpenRouter
+catalog), ``custom`` (any HTTPS endpoint taking OpenAI chat-completions requests and answering
+chat-completions JSON, other JSON with the answer at ``response.field``, or plain text),
+``huggingface`` (an Inference Endpoint URL, OpenAI-compatible route) and ``drgero`` (a
+workspace model object). Tokens arrive here once and are stored encrypted, never echoed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+Label = Annotated[str, Field(min_length=1, max_length=200)]
+PerMillion = Annotated[float, Field(ge=0, le=100_000)]
+
+
+def _http_url(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("endpoint must be an http(s) URL")
+    return url
+
+
+class Pricing(BaseModel):
+    """USD per million tokens, for endpoints that don't report a cost themselves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_per_million: PerMillion = 0.0
+    completion_per_million: PerMillion = 0.0
+
+
+class AuthIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["none", "bearer", "header"] = "none"
+    token: SecretStr | None = None
+    header_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,100}$")] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> AuthIn:
+        if self.method != "none" and not self.token:
+            raise ValueError(f"auth method {self.method!r} needs a token")
+        if self.method == "header" and not self.header_name:
+            raise ValueError("auth method 'header' needs header_name, e.g. X-Api-Key")
+        return self
+
+
+class ResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["chat", "json", "text"] = "chat"
+    field: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _field_for_json(self) -> ResponseIn:
+        if self.format == "json" and not self.field:
+            raise ValueError("response format 'json' needs field: the answer's dotted path")
+        return self
+
+
+class OpenRouterModelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    platform: Literal["openrouter"]
+    model_id: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[^/\s]+/[^\s]+$")]
+    label: Label | None = None
+
+
+class CustomModelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    platform: Literal["custom"]
+    endpoint: Annotated[str, Field(max_length=2000)]
+    auth: AuthIn = Field(default_factory=AuthIn)
+    response: ResponseIn = Field(default_factory=ResponseIn)
+    model: Annotated[str, Field(max_length=200)] | None = None
+    label: Label | None = None
+    pricing: Pricing | None = None
+
+    _url = field_validator("endpoint")(_http_url)
+
+
+class HuggingFaceModelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    platform: Literal["huggingface"]
+    endpoint: Annotated[str, Field(max_length=2000)]
+    token: SecretStr | None = None
+    model: Annotated[str, Field(max_length=200)] | None = None
+    label: Label | None = None
+    pricing: Pricing | None = None
+
+    _url = field_validator("endpoint")(_http_url)
+
+
+class DrGeroModelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Literal["drgero"]
+    model_id: Annotated[str, Field(min_length=1, max_length=128)]
+    label: Label | None = None
+
+
+CandidateModelIn = Annotated[
+    OpenRouterModelIn | CustomModelIn | HuggingFaceModelIn | DrGeroModelIn,
+    Field(discriminator="platform"),
+]
+EndpointIn = Annotated[
+    OpenRouterModelIn | CustomModelIn | HuggingFaceModelIn, Field(discriminator="platform")
+]
+
+
+class WorkspaceModelCreate(BaseModel):
+    """A Dr.Gero model: a named workspace model object with its serving endpoint."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Label
+    description: Annotated[str, Field(max_length=5000)] | None = None
+    endpoint: EndpointIn
+
+
+class AutoSelectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: Annotated[int, Field(strict=True, ge=1, le=20)] = 3
+    max_input_price_per_million: PerMillion | None = None
+    max_output_price_per_million: PerMillion | None = None
+    max_p95_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    max_p99_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    open_source_only: bool = False
+    dry_run: bool = False

@@ -1,0 +1,28 @@
+"""The Ranking tab: the current ranking, the selected production model and how it is chosen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.domain.tokens import Scope
+from shared.services.auth import Principal, load_leaderboard
+from shared.services.selection import public_selection, winner_selection
+from shared.wiring import Deps
+
+
+def get_ranking(deps: Deps, principal: Principal, leaderboard_id: str) -> dict[str, Any]:
+    leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
+    selection = leaderboard.selection or winner_selection(leaderboard)
+    labels = {m["id"]: m["label"] for m in deps.candidates.all(leaderboard.id)}
+    model_id = selection.get("model_id")
+    base = deps.settings.public_base_url.rstrip("/")
+    return {
+        "leaderboard_id": leaderboard.id,
+        "ranking": leaderboard.ranking,
+        "selection": public_selection(selection),
+        "selected_model": {"id": model_id, "label": labels.get(model_id, model_id)}
+        if model_id
+        else None,
+        "inference_endpoint": f"{base}/v1/leaderboard/{leaderboard.id}/inference",
+        "active_run_id": leaderboard.active_run_id,
+    }

@@ -1,0 +1,153 @@
+"""Finalizing a run: rank the models, store the ranking, move the production selection.
+
+Called by the worker that counted the last shard; ``claim_finalization`` makes it run once even
+if two workers both believe they were last. Human-evaluated runs get their review queue here and
+a ranking that fills in as reviews arrive (``reviews.py`` recomputes it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from shared.clock import utcnow
+from shared.domain.ranking import RowResult, rank_models
+from shared.services import selection
+from shared.wiring import Deps
+
+
+def load_results(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    prefix = f"runs/{leaderboard_id}/{run_id}/results/"
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for name in deps.datasets.names(prefix):
+        model_id = name[len(prefix) :].split("/", 1)[0]
+        by_model.setdefault(model_id, []).extend(deps.datasets.read_jsonl(name))
+    return by_model
+
+
+def compute_ranking(
+    run: dict[str, Any],
+    results: dict[str, list[dict[str, Any]]],
+    reviews: dict[tuple[str, str], float] | None = None,
+) -> dict[str, Any]:
+    human = run["leaderboard_config"]["evaluation"].get("type") == "human"
+    rows: dict[str, list[RowResult]] = {}
+    for model_id, model_results in results.items():
+        rows[model_id] = []
+        for r in model_results:
+            score = r.get("score")
+            reviewed = True
+            if human and not r.get("error"):
+                score = (reviews or {}).get((model_id, r["row_id"]))
+                reviewed = score is not None
+            rows[model_id].append(
+                RowResult(
+                    row_id=r["row_id"],
+                    score=score,
+                    error=(r.get("error") or {}).get("code") if r.get("error") else None,
+                    latency_ms=r.get("latency_ms"),
+                    cost_usd=(r.get("cost_usd") or 0.0) + (r.get("judge_cost_usd") or 0.0),
+                    reviewed=reviewed,
+                )
+            )
+    seed = int(hashlib.sha256(run["id"].encode()).hexdigest()[:8], 16)
+    ranking = rank_models(rows, seed=seed).to_json()
+    labels = {m["id"]: m["label"] for m in run["model_configs"]}
+    for model in ranking["models"]:
+        model["label"] = labels.get(model["model_id"], model["model_id"])
+    return ranking | {
+        "run_id": run["id"],
+        "evaluation": run["leaderboard_config"]["evaluation"].get("type"),
+    }
+
+
+def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any] | None:
+    if not deps.runs.claim_finalization(leaderboard_id, run_id):
+        return None
+    run = deps.runs.get(leaderboard_id, run_id)
+    if run is None or run["status"] != "running":
+        return None
+    results = load_results(deps, leaderboard_id, run_id)
+    ranking = compute_ranking(run, results)
+    if run["leaderboard_config"]["evaluation"].get("type") == "human":
+        _open_reviews(deps, run, results)
+    _remember_latencies(deps, run, ranking)
+    finished = utcnow()
+    ranking["finished_at"] = finished.isoformat()
+    deps.runs.transition(
+        leaderboard_id,
+        run_id,
+        allowed=("running",),
+        fields={
+            "status": "completed",
+            "active": False,
+            "finished_at": finished,
+            "ranking": ranking,
+        },
+    )
+    publish_ranking(deps, leaderboard_id, ranking)
+    deps.runs.release_lock(leaderboard_id, run_id)
+    trace_ref, trace = deps.traces.new(
+        leaderboard_id,
+        kind="run",
+        workspace_id=run["workspace_id"],
+        token_id=run.get("requested_by"),
+        run_id=run_id,
+        source=run["source"],
+        leader=ranking.get("leader"),
+        counts={"models": len(results), "rows": sum(len(r) for r in results.values())},
+    )
+    trace_ref.create(trace)
+    return ranking
+
+
+def publish_ranking(deps: Deps, leaderboard_id: str, ranking: dict[str, Any]) -> None:
+    """Make ``ranking`` the leaderboard's current one (unless a newer run's is already there)."""
+    leaderboard = deps.leaderboards.get(leaderboard_id)
+    if leaderboard is None:
+        return
+    current = leaderboard.ranking or {}
+    if current.get("run_id") not in (None, ranking["run_id"]) and (
+        current.get("finished_at", "") > ranking.get("finished_at", "")
+    ):
+        return
+    fields: dict[str, Any] = {"ranking": ranking}
+    moved = selection.after_run(leaderboard, ranking)
+    if moved is not None:
+        fields["selection"] = moved
+    deps.leaderboards.update(leaderboard_id, fields)
+
+
+def _open_reviews(
+    deps: Deps, run: dict[str, Any], results: dict[str, list[dict[str, Any]]]
+) -> None:
+    now = utcnow()
+    items = []
+    for model_id, model_results in sorted(results.items()):
+        for r in model_results:
+            if r.get("error"):
+                continue
+            item_id = f"{model_id}-{hashlib.sha256(r['row_id'].encode()).hexdigest()[:16]}"
+            items.append({"id": item_id, "model_id": model_id, "row_id": r["row_id"],
+                          "expected": r.get("expected"), "output": r.get("output"),
+                          "status": "pending", "score": None, "comment": None,
+                          "created_at": now, "reviewed_at": None})  # fmt: skip
+    deps.runs.add_review_items(run["leaderboard_id"], run["id"], items)
+    deps.runs.update(
+        run["leaderboard_id"], run["id"], {"reviews_total": len(items), "reviews_done": 0}
+    )
+
+
+def _remember_latencies(deps: Deps, run: dict[str, Any], ranking: dict[str, Any]) -> None:
+    """Measured latencies feed later estimates and auto-select (they beat published figures)."""
+    keys = {m["id"]: m.get("endpoint_key") for m in run["model_configs"]}
+    for model in ranking["models"]:
+        key = keys.get(model["model_id"])
+        if key and model.get("latency_p50_ms") is not None:
+            deps.workspace_models.record_measured(
+                run["workspace_id"],
+                key,
+                {"p50_ms": model["latency_p50_ms"], "p95_ms": model.get("latency_p95_ms"),
+                 "p99_ms": model.get("latency_p99_ms"), "run_id": run["id"],
+                 "measured_at": utcnow()},
+            )  # fmt: skip

@@ -1,0 +1,265 @@
+"""The per-model evaluation worker: one task = one candidate model x one shard of rows.
+
+Rows are evaluated a few at a time (``run_row_concurrency``), each call with a timeout and
+retries with backoff on 429/5xx/timeouts, honouring ``Retry-After`` (``shared.providers.http``).
+A row that still fails is recorded with its error, never dropped. Results go to
+``runs/{leaderboard}/{run}/results/{model}/{shard}.jsonl`` (created once; a duplicate delivery
+finds it and reuses it), then the shard is counted exactly once (``RunRepo.complete_shard``);
+the worker that counts the last shard finalizes the run.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from google.api_core import exceptions as gexc
+
+from shared.domain.judge import (
+    JudgeConfig,
+    UnparseableJudgeAnswer,
+    judge_messages,
+    judge_response_format,
+    parse_judge_answer,
+)
+from shared.domain.prompts import render_task, task_messages
+from shared.domain.rows import Row
+from shared.domain.scoring import ExactConfig, score_exact
+from shared.providers.base import ChatRequest, Completion, Endpoint
+from shared.providers.errors import ProviderError
+from shared.providers.factory import build_endpoint
+from shared.providers.http import call_with_retries
+from shared.services.integrations import openrouter_key
+from shared.services.run_finalize import finalize_run
+from shared.services.run_prepare import shard_name
+from shared.wiring import Deps
+
+CANCEL_CHECK_SECONDS = 5.0
+# One line of a results object; absent values are null.
+RESULT_FIELDS = ("row_id", "expected", "output", "score", "error", "latency_ms", "prompt_tokens",
+                 "completion_tokens", "cost_usd", "judge_cost_usd")  # fmt: skip
+
+
+def results_name(leaderboard_id: str, run_id: str, model_id: str, shard: int) -> str:
+    return f"runs/{leaderboard_id}/{run_id}/results/{model_id}/{shard:05d}.jsonl"
+
+
+def evaluate_shard(
+    deps: Deps, leaderboard_id: str, run_id: str, model_id: str, shard: int
+) -> dict[str, Any]:
+    run = deps.runs.get(leaderboard_id, run_id)
+    if run is None or run["status"] != "running":
+        return {"status": "dropped", "reason": f"run is {run['status'] if run else 'gone'}"}
+    name = results_name(leaderboard_id, run_id, model_id, shard)
+    if deps.datasets.exists(name):
+        results = deps.datasets.read_jsonl(name)
+    else:
+        evaluated = _evaluate(deps, run, model_id, shard)
+        if evaluated is None:
+            return {"status": "dropped", "reason": "run was cancelled"}
+        results = evaluated
+        try:
+            deps.datasets.write_jsonl(name, results)
+        except gexc.PreconditionFailed:
+            results = deps.datasets.read_jsonl(name)  # a duplicate delivery got there first
+    counts: dict[str, float] = {
+        "rows_done": len(results),
+        "errors": sum(1 for r in results if r.get("error")),
+        "cost_usd": sum(r.get("cost_usd") or 0.0 for r in results),
+        "judge_cost_usd": sum(r.get("judge_cost_usd") or 0.0 for r in results),
+    }
+    done = deps.runs.complete_shard(
+        leaderboard_id, run_id, model_id=model_id, shard=shard, counts=counts
+    )
+    if done is None:
+        return {"status": "duplicate"}
+    if done >= (run.get("shards_total") or 0):
+        finalize_run(deps, leaderboard_id, run_id)
+    return {"status": "evaluated", "rows": len(results), "errors": counts["errors"]}
+
+
+def _evaluate(
+    deps: Deps, run: dict[str, Any], model_id: str, shard: int
+) -> list[dict[str, Any]] | None:
+    leaderboard_id, run_id = run["leaderboard_id"], run["id"]
+    rows = [
+        Row.from_json(d)
+        for d in deps.datasets.read_jsonl(shard_name(leaderboard_id, run_id, shard))
+    ]
+    endpoint = _endpoint(deps, run, run["endpoints"][model_id])
+    evaluation = run["leaderboard_config"]["evaluation"]
+    judge = _judge(deps, run, evaluation) if evaluation.get("type") == "judge" else None
+    pricing = _pricing(run, model_id)
+    prompt = run["leaderboard_config"]["system_prompt"]
+    cancelled = _CancelWatch(deps, leaderboard_id, run_id)
+
+    def one(row: Row) -> dict[str, Any] | None:
+        if cancelled():
+            return None
+        return _evaluate_row(deps, row, prompt, endpoint, evaluation, judge, pricing)
+
+    with ThreadPoolExecutor(max_workers=deps.settings.run_row_concurrency) as pool:
+        results = list(pool.map(one, rows))
+    if any(r is None for r in results):
+        return None
+    return [r for r in results if r is not None]
+
+
+class _CancelWatch:
+    """Reads the run's status at most every few seconds; True once it stopped running."""
+
+    def __init__(self, deps: Deps, leaderboard_id: str, run_id: str) -> None:
+        self._deps, self._ids = deps, (leaderboard_id, run_id)
+        self._checked, self._stopped = time.monotonic(), False
+
+    def __call__(self) -> bool:
+        if not self._stopped and time.monotonic() - self._checked > CANCEL_CHECK_SECONDS:
+            self._checked = time.monotonic()
+            run = self._deps.runs.get(*self._ids)
+            self._stopped = run is None or run["status"] != "running"
+        return self._stopped
+
+
+def _endpoint(deps: Deps, run: dict[str, Any], config: dict[str, Any]) -> Endpoint:
+    workspace_id = run["workspace_id"]
+    secret_ref = config.get("secret_ref")
+    secrets = (
+        {secret_ref: deps.secrets.reveal(workspace_id, secret_ref) or ""} if secret_ref else {}
+    )
+    factory_config = dict(config)
+    if config["platform"] == "custom" and secret_ref:
+        factory_config["auth"] = dict(config.get("auth") or {}) | {"secret_ref": secret_ref}
+    return build_endpoint(
+        factory_config,
+        client=deps.http(),
+        settings=deps.settings,
+        openrouter_key=openrouter_key(deps, workspace_id),
+        secrets=secrets,
+    )
+
+
+def _judge(
+    deps: Deps, run: dict[str, Any], evaluation: dict[str, Any]
+) -> tuple[Endpoint, JudgeConfig]:
+    config = JudgeConfig.model_validate({k: v for k, v in evaluation.items() if k != "type"})
+    endpoint_config = {"platform": config.platform, "model_id": config.model}
+    extra = getattr(config, "endpoint", None)
+    if isinstance(extra, dict):  # "any candidate-type endpoint allowed"
+        endpoint_config = extra
+    return _endpoint(deps, run, endpoint_config), config
+
+
+def _pricing(run: dict[str, Any], model_id: str) -> tuple[float | None, float | None]:
+    for model in run["model_configs"]:
+        if model["id"] == model_id:
+            published = model.get("published") or {}
+            pricing = model["config"].get("pricing") or {}
+            prompt = published.get("prompt_price_per_million", pricing.get("prompt_per_million"))
+            completion = published.get(
+                "completion_price_per_million", pricing.get("completion_per_million")
+            )
+            return prompt, completion
+    return None, None
+
+
+def _call(deps: Deps, endpoint: Endpoint, request: ChatRequest) -> Completion:
+    settings = deps.settings
+    timeout = settings.run_call_timeout_seconds
+    return call_with_retries(
+        lambda: endpoint.complete(request, timeout=timeout),
+        attempts=settings.run_call_attempts,
+        deadline=time.monotonic() + timeout * settings.run_call_attempts + 30,
+    )
+
+
+def _cost(completion: Completion, pricing: tuple[float | None, float | None]) -> float | None:
+    if completion.cost_usd is not None:
+        return completion.cost_usd
+    prompt, completion_price = pricing
+    if prompt is None or completion_price is None or completion.prompt_tokens is None:
+        return None
+    return (
+        completion.prompt_tokens * prompt + (completion.completion_tokens or 0) * completion_price
+    ) / 1e6
+
+
+def _evaluate_row(
+    deps: Deps,
+    row: Row,
+    prompt: str,
+    endpoint: Endpoint,
+    evaluation: dict[str, Any],
+    judge: tuple[Endpoint, JudgeConfig] | None,
+    pricing: tuple[float | None, float | None],
+) -> dict[str, Any]:
+    result: dict[str, Any] = dict.fromkeys(RESULT_FIELDS) | {
+        "row_id": row.id,
+        "expected": row.expected,
+    }
+    try:
+        completion = _call(
+            deps, endpoint, ChatRequest(messages=task_messages(prompt, row.input), temperature=0.0)
+        )
+    except ProviderError as exc:
+        result["error"] = {
+            "code": type(exc).__name__,
+            "message": str(exc)[:300],
+            "status": exc.status,
+        }
+        return result
+    result |= {
+        "output": completion.output,
+        "latency_ms": round(completion.latency_ms, 1),
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "cost_usd": _cost(completion, pricing),
+        "refusal": completion.refusal,
+    }
+    kind = evaluation.get("type", "exact")
+    if kind == "exact":
+        config = ExactConfig.model_validate({k: v for k, v in evaluation.items() if k != "type"})
+        score = score_exact(completion.output, row.expected, config)
+        result |= {"score": score.value, "passed": score.passed, "detail": score.detail}
+    elif kind == "judge" and judge is not None:
+        result |= _judged(deps, judge, render_task(prompt, row.input), completion.output, row)
+    else:
+        result["review"] = "pending"
+    return result
+
+
+def _judged(
+    deps: Deps, judge: tuple[Endpoint, JudgeConfig], task: str, output: str, row: Row
+) -> dict[str, Any]:
+    """Ask the judge; retry unparseable answers; still unparseable → an error, never a zero."""
+    endpoint, config = judge
+    request = ChatRequest(
+        messages=judge_messages(
+            task=task,
+            output=output,
+            expected=row.expected,
+            rubric=row.rubric or config.rubric,
+            config=config,
+        ),
+        temperature=0.0,
+        response_format=judge_response_format(),
+    )
+    spent = 0.0
+    last = ""
+    for _ in range(config.max_attempts):
+        try:
+            answer = _call(deps, endpoint, request)
+        except ProviderError as exc:
+            return {
+                "error": {"code": "judge_failed", "message": str(exc)[:300]},
+                "judge_cost_usd": spent,
+            }
+        spent += answer.cost_usd or 0.0
+        try:
+            verdict = parse_judge_answer(answer.output, config)
+        except UnparseableJudgeAnswer as exc:
+            last = str(exc)
+            continue
+        return {"score": verdict.score, "passed": verdict.score >= config.pass_threshold,
+                "judge_reason": verdict.reason, "judge_cost_usd": spent}  # fmt: skip
+    return {"error": {"code": "judge_unparseable", "message": last[:300]}, "judge_cost_usd": spent}

@@ -1,0 +1,325 @@
+"""Runs: start one, follow it, cancel it, read the run log.
+
+Starting a run checks what it needs (two candidate models or more, a non-empty dataset), takes
+the leaderboard's run lock (a second request gets 409 while a run is active), snapshots the
+leaderboard and model configs, estimates runtime and cost, and enqueues the *prepare* task. It
+answers at once; the work happens in tasks (``run_prepare``, ``run_worker``, ``run_finalize``).
+
+A run never stays "running" forever: its ``deadline_at`` (three times the estimate plus ten
+minutes) is watched by the ``runs-watchdog`` job, which fails it with a reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.clock import iso, utcnow
+from shared.domain.estimate import ModelCostInput, estimate_run
+from shared.domain.prompts import PROMPT_VERSION
+from shared.domain.tokens import Scope
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.services.auth import Principal, load_leaderboard
+from shared.services.models import endpoint_key, public_model
+from shared.storage.records import LeaderboardRecord
+from shared.storage.runs import ACTIVE
+from shared.tasks.queue import task_name
+from shared.wiring import Deps
+
+Source = Literal["manual", "schedule", "dataset_improvement"]
+PREPARE_TASK_PATH = "/internal/tasks/prepare-run"
+DEFAULT_LATENCY_MS = 2000.0
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_ids: list[str] | None = None  # default: every candidate model
+
+
+def start_run_for(
+    deps: Deps, principal: Principal, leaderboard_id: str, body: RunCreate
+) -> dict[str, Any]:
+    leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
+    run = start_run(
+        deps,
+        leaderboard,
+        source="manual",
+        requested_by=principal.token_id,
+        model_ids=body.model_ids,
+    )
+    return public_run(run)
+
+
+def start_run(
+    deps: Deps,
+    leaderboard: LeaderboardRecord,
+    *,
+    source: Source,
+    requested_by: str | None = None,
+    model_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    models = deps.candidates.all(leaderboard.id)
+    if model_ids is not None:
+        unknown = sorted(set(model_ids) - {m["id"] for m in models})
+        if unknown:
+            raise ValidationFailed(f"not candidate models here: {unknown}", code="model_not_found")
+        models = [m for m in models if m["id"] in set(model_ids)]
+    if len(models) < 2:
+        raise ValidationFailed(
+            f"a run compares at least 2 models; this one would have {len(models)}."
+            " Add models with POST /v1/leaderboard/{id}/models",
+            code="not_enough_models",
+            models=len(models),
+        )
+    rows, rows_exact = _dataset_rows(leaderboard)
+    if rows == 0:
+        raise ValidationFailed(
+            "the dataset is empty: push and consolidate rows first"
+            if leaderboard.is_push
+            else "the dataset has no usable rows",
+            code="empty_dataset",
+        )
+    now = utcnow()
+    estimate = _estimate(deps, leaderboard, models, rows)
+    run_id = "run_" + uuid.uuid4().hex[:20]
+    run = {
+        "id": run_id,
+        "leaderboard_id": leaderboard.id,
+        "workspace_id": leaderboard.workspace_id,
+        "source": source,
+        "status": "queued",
+        "active": True,
+        "requested_by": requested_by,
+        "created_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "deadline_at": now + timedelta(seconds=estimate["seconds"] * 3 + 600),
+        "estimate": estimate | {"rows": rows, "rows_exact": rows_exact},
+        "leaderboard_config": {
+            "name": leaderboard.name,
+            "system_prompt": leaderboard.system_prompt,
+            "prompt_version": PROMPT_VERSION,
+            "dataset": _json_safe(leaderboard.dataset),
+            "evaluation": leaderboard.evaluation,
+        },
+        "model_configs": [
+            public_model(m) | {"endpoint_key": endpoint_key(m["config"])} for m in models
+        ],
+        # How to reach each model (no secrets, only references to them); not in the public log.
+        "endpoints": {
+            m["id"]: _resolved(deps, leaderboard.workspace_id, m["config"]) for m in models
+        },
+        "dataset": None,  # pinned by the prepare task
+        "shards_total": None,
+        "shards_done": 0,
+        "progress": {
+            m["id"]: {"rows_done": 0, "errors": 0, "cost_usd": 0.0, "judge_cost_usd": 0.0}
+            for m in models
+        },
+        "ranking": None,
+        "failure": None,
+    }
+    if not deps.runs.create_with_lock(run):
+        active = deps.runs.active_lock(leaderboard.id)
+        raise Conflict(
+            f"run {active} of this leaderboard is still active; wait for it or cancel it",
+            code="run_in_progress",
+            active_run_id=active,
+        )
+    deps.tasks.enqueue(
+        path=PREPARE_TASK_PATH,
+        payload={"leaderboard_id": leaderboard.id, "run_id": run_id},
+        name=task_name("run", run_id, "prepare"),
+    )
+    return run
+
+
+def list_runs(
+    deps: Deps, principal: Principal, leaderboard_id: str, *, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
+    page = deps.runs.list_page(leaderboard.id, limit=limit, cursor=cursor)
+    return {
+        "items": [public_run(r, summary=True) for r in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+def get_run(deps: Deps, principal: Principal, leaderboard_id: str, run_id: str) -> dict[str, Any]:
+    leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
+    return public_run(_load(deps, leaderboard.id, run_id))
+
+
+def cancel_run(
+    deps: Deps, principal: Principal, leaderboard_id: str, run_id: str
+) -> dict[str, Any]:
+    leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
+    run = _load(deps, leaderboard.id, run_id)
+    changed = deps.runs.transition(
+        leaderboard.id,
+        run_id,
+        allowed=ACTIVE,
+        fields={"status": "cancelled", "active": False, "finished_at": utcnow(),
+                "failure": {"reason": "cancelled", "by": principal.token_id}},
+    )  # fmt: skip
+    if not changed:
+        raise Conflict(
+            f"run {run_id} is {run['status']}; only active runs can be cancelled",
+            code="run_not_active",
+        )
+    deps.runs.release_lock(leaderboard.id, run_id)
+    return public_run(_load(deps, leaderboard.id, run_id))
+
+
+def fail_run(deps: Deps, leaderboard_id: str, run_id: str, reason: str, **detail: Any) -> bool:
+    changed = deps.runs.transition(
+        leaderboard_id,
+        run_id,
+        allowed=ACTIVE,
+        fields={"status": "failed", "active": False, "finished_at": utcnow(),
+                "failure": {"reason": reason, **detail}},
+    )  # fmt: skip
+    deps.runs.release_lock(leaderboard_id, run_id)
+    return changed
+
+
+def public_run(run: dict[str, Any], *, summary: bool = False) -> dict[str, Any]:
+    started, finished = run.get("started_at"), run.get("finished_at")
+    progress = run.get("progress") or {}
+    candidates_cost = sum(p.get("cost_usd", 0.0) for p in progress.values())
+    judge_cost = sum(p.get("judge_cost_usd", 0.0) for p in progress.values())
+    body: dict[str, Any] = {
+        "id": run["id"],
+        "leaderboard_id": run["leaderboard_id"],
+        "status": run["status"],
+        "source": run["source"],
+        "created_at": iso(run["created_at"]),
+        "started_at": iso(started),
+        "finished_at": iso(finished),
+        "execution_seconds": (finished - started).total_seconds() if started and finished else None,
+        "deadline_at": iso(run.get("deadline_at")),
+        "estimate": run.get("estimate"),
+        "cost": {
+            "candidates_usd": round(candidates_cost, 6),
+            "judge_usd": round(judge_cost, 6),
+            "total_usd": round(candidates_cost + judge_cost, 6),
+        },
+        "progress": {
+            "shards_total": run.get("shards_total"),
+            "shards_done": run.get("shards_done", 0),
+            "rows_total": (run.get("dataset") or {}).get("rows"),
+            "models": progress,
+        },
+        "ranking_summary": _summary(run.get("ranking")),
+        "failure": run.get("failure"),
+    }
+    if not summary:
+        body["ranking"] = run.get("ranking")
+        body["dataset"] = _json_safe(run.get("dataset"))
+        body["leaderboard_config"] = run.get("leaderboard_config")
+        body["model_configs"] = run.get("model_configs")
+    return body
+
+
+def _summary(ranking: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not ranking:
+        return None
+    return {
+        "leader": ranking.get("leader"),
+        "tied": ranking.get("tied"),
+        "order": [m["model_id"] for m in ranking.get("models", [])],
+        "reviewed_fraction": ranking.get("reviewed_fraction"),
+    }
+
+
+def _load(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
+    run = deps.runs.get(leaderboard_id, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id} not found", code="run_not_found")
+    return run
+
+
+def _dataset_rows(leaderboard: LeaderboardRecord) -> tuple[int, bool]:
+    if leaderboard.is_push:
+        return (leaderboard.dataset_version.rows if leaderboard.dataset_version else 0), True
+    validation = leaderboard.dataset.get("validation") or {}
+    seen = leaderboard.dataset.get("rows_seen")
+    if seen is not None:
+        return int(seen), False
+    return int(validation.get("valid_rows", 0)), bool(validation.get("complete"))
+
+
+def _resolved(deps: Deps, workspace_id: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's endpoint config; a Dr.Gero model is resolved to its endpoint now."""
+    if config["platform"] != "drgero":
+        return config
+    workspace_model = deps.workspace_models.get(workspace_id, config["model_id"])
+    if workspace_model is None:
+        raise ValidationFailed(
+            f"Dr.Gero model {config['model_id']} no longer exists; remove it from the leaderboard",
+            code="unknown_model",
+        )
+    return workspace_model["endpoint"] | {"drgero_model_id": config["model_id"]}
+
+
+def _estimate(
+    deps: Deps, leaderboard: LeaderboardRecord, models: list[dict[str, Any]], rows: int
+) -> dict[str, Any]:
+    measured = deps.workspace_models.measured(
+        leaderboard.workspace_id, [endpoint_key(m["config"]) for m in models]
+    )
+    inputs = []
+    for model in models:
+        ours = measured.get(endpoint_key(model["config"])) or {}
+        published = model.get("published") or {}
+        pricing = model["config"].get("pricing") or {}
+        if ours.get("p50_ms") is not None:
+            latency, basis = float(ours["p50_ms"]), "measured"
+        elif published.get("latency_p50_ms") is not None:
+            latency, basis = float(published["latency_p50_ms"]), "published"
+        else:
+            latency, basis = DEFAULT_LATENCY_MS, "default"
+        prompt = published.get("prompt_price_per_million", pricing.get("prompt_per_million"))
+        completion = published.get(
+            "completion_price_per_million", pricing.get("completion_per_million")
+        )
+        inputs.append(
+            ModelCostInput(
+                model_id=model["id"],
+                latency_ms=latency,
+                latency_source=basis,
+                prompt_price_per_token=None if prompt is None else prompt / 1e6,
+                completion_price_per_token=None if completion is None else completion / 1e6,
+                avg_prompt_tokens=_prompt_tokens(leaderboard),
+                avg_completion_tokens=64,
+            )
+        )
+    settings = deps.settings
+    estimate = estimate_run(
+        rows=rows,
+        models=inputs,
+        concurrency_per_shard=settings.run_row_concurrency,
+        shard_size=settings.run_shard_size,
+        parallel_shards=settings.run_parallel_shards,
+    )
+    return estimate.to_json()
+
+
+def _prompt_tokens(leaderboard: LeaderboardRecord) -> int:
+    from shared.domain.estimate import estimate_tokens
+
+    return estimate_tokens(leaderboard.system_prompt) + 64
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,76 @@
+"""Which candidate serves production: the ranking winner, or a manually pinned model.
+
+``ranking_winner`` follows the leader of the latest finished run, and moves when a new run
+crowns another leader. ``manual`` pins one candidate and stays there whatever runs say. The
+selected model is stored on the leaderboard (``selection``) so that inference reads it directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from shared.clock import iso, utcnow
+from shared.domain.tokens import Scope
+from shared.errors import ValidationFailed
+from shared.services.auth import Principal, load_leaderboard
+from shared.storage.records import LeaderboardRecord
+from shared.wiring import Deps
+
+
+class SelectionPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["ranking_winner", "manual"]
+    model_id: str | None = None
+
+    @model_validator(mode="after")
+    def _pinned_model(self) -> SelectionPut:
+        if self.strategy == "manual" and not self.model_id:
+            raise ValueError("the manual strategy pins a model: give model_id")
+        if self.strategy == "ranking_winner" and self.model_id:
+            raise ValueError("ranking_winner follows the ranking: don't give model_id")
+        return self
+
+
+def put_selection(
+    deps: Deps, principal: Principal, leaderboard_id: str, body: SelectionPut
+) -> dict[str, Any]:
+    leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
+    if body.strategy == "manual":
+        assert body.model_id is not None
+        if deps.candidates.get(leaderboard.id, body.model_id) is None:
+            raise ValidationFailed(
+                f"{body.model_id} is not a candidate model of this leaderboard",
+                code="model_not_found",
+                field="model_id",
+            )
+        selection = _selection("manual", body.model_id, None)
+    else:
+        selection = winner_selection(leaderboard)
+    deps.leaderboards.update(leaderboard.id, {"selection": selection})
+    return public_selection(selection)
+
+
+def winner_selection(leaderboard: LeaderboardRecord) -> dict[str, Any]:
+    ranking = leaderboard.ranking or {}
+    return _selection("ranking_winner", ranking.get("leader"), ranking.get("run_id"))
+
+
+def after_run(leaderboard: LeaderboardRecord, ranking: dict[str, Any]) -> dict[str, Any] | None:
+    """The new selection once a run finished, or None when the strategy keeps the current one."""
+    current = leaderboard.selection or {"strategy": "ranking_winner"}
+    if current.get("strategy") == "manual":
+        return None
+    return _selection("ranking_winner", ranking.get("leader"), ranking.get("run_id"))
+
+
+def _selection(strategy: str, model_id: str | None, run_id: str | None) -> dict[str, Any]:
+    return {"strategy": strategy, "model_id": model_id, "run_id": run_id, "selected_at": utcnow()}
+
+
+def public_selection(selection: dict[str, Any] | None) -> dict[str, Any]:
+    if not selection:
+        return {"strategy": "ranking_winner", "model_id": None, "run_id": None, "selected_at": None}
+    return {**selection, "selected_at": iso(selection.get("selected_at"))}

@@ -1,0 +1,169 @@
+"""Firestore state of runs.
+
+``leaderboards/{id}/runs/{run_id}``        the run: status, snapshots, estimate, progress
+``leaderboards/{id}/runs/{run_id}/shards/{model}-{k}``   one per finished shard (first writer wins)
+``leaderboards/{id}/runs/{run_id}/reviews/{model}-{row}``  human-review items
+``leaderboards/{id}/locks/run``            held by the active run: a second run gets 409
+
+Progress is counted with atomic increments in the same commit that creates a shard's marker, so
+a shard delivered twice is counted once (the second commit fails on the existing marker) and
+the worker that brings ``shards_done`` to ``shards_total`` knows it is the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from shared.storage.ids import is_storable_id
+from shared.storage.pagination import Page, fetch_page
+
+ACTIVE = ("queued", "running")
+
+
+class RunRepo:
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    def _board(self, leaderboard_id: str) -> firestore.DocumentReference:
+        return self._db.collection("leaderboards").document(leaderboard_id)
+
+    def ref(self, leaderboard_id: str, run_id: str) -> firestore.DocumentReference:
+        return self._board(leaderboard_id).collection("runs").document(run_id)
+
+    def lock_ref(self, leaderboard_id: str) -> firestore.DocumentReference:
+        return self._board(leaderboard_id).collection("locks").document("run")
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def create_with_lock(self, run: dict[str, Any]) -> bool:
+        """Create the run and take the leaderboard's run lock atomically; False if taken."""
+        batch = self._db.batch()
+        batch.create(
+            self.lock_ref(run["leaderboard_id"]),
+            {"run_id": run["id"], "created_at": run["created_at"]},
+        )
+        batch.create(self.ref(run["leaderboard_id"], run["id"]), run)
+        batch.update(self._board(run["leaderboard_id"]), {"active_run_id": run["id"]})
+        try:
+            batch.commit()
+        except gexc.AlreadyExists:
+            return False
+        return True
+
+    def active_lock(self, leaderboard_id: str) -> str | None:
+        snap = self.lock_ref(leaderboard_id).get()
+        return snap.get("run_id") if snap.exists else None
+
+    def release_lock(self, leaderboard_id: str, run_id: str) -> None:
+        """Drop the run lock and the active-run pointer if they still belong to ``run_id``."""
+        lock = self.lock_ref(leaderboard_id).get()
+        if lock.exists and lock.get("run_id") == run_id:
+            batch = self._db.batch()
+            batch.delete(
+                self.lock_ref(leaderboard_id),
+                option=self._db.write_option(last_update_time=lock.update_time),
+            )
+            batch.update(self._board(leaderboard_id), {"active_run_id": None})
+            with contextlib.suppress(gexc.FailedPrecondition, gexc.NotFound):
+                batch.commit()
+
+    def get(self, leaderboard_id: str, run_id: str) -> dict[str, Any] | None:
+        if not is_storable_id(run_id):
+            return None
+        snap = self.ref(leaderboard_id, run_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def update(self, leaderboard_id: str, run_id: str, fields: dict[str, Any]) -> None:
+        self.ref(leaderboard_id, run_id).update(fields)
+
+    def transition(
+        self, leaderboard_id: str, run_id: str, *, allowed: tuple[str, ...], fields: dict[str, Any]
+    ) -> bool:
+        """Apply ``fields`` only if the run's status is one of ``allowed`` (no lost updates)."""
+        ref = self.ref(leaderboard_id, run_id)
+        for _ in range(5):
+            snap = ref.get()
+            if not snap.exists or snap.get("status") not in allowed:
+                return False
+            try:
+                ref.update(fields, option=self._db.write_option(last_update_time=snap.update_time))
+                return True
+            except gexc.FailedPrecondition:
+                continue  # progress increments raced us; read again
+        return False
+
+    def list_page(self, leaderboard_id: str, *, limit: int, cursor: str | None) -> Page:
+        return fetch_page(
+            self._board(leaderboard_id).collection("runs"), limit=limit, cursor=cursor
+        )
+
+    # -- shards ----------------------------------------------------------------------------------
+
+    def complete_shard(
+        self,
+        leaderboard_id: str,
+        run_id: str,
+        *,
+        model_id: str,
+        shard: int,
+        counts: dict[str, float],
+    ) -> int | None:
+        """Record a finished shard once; answer the new ``shards_done``, or None if a duplicate."""
+        marker = (
+            self.ref(leaderboard_id, run_id).collection("shards").document(f"{model_id}-{shard}")
+        )
+        increments = {"shards_done": firestore.Increment(1)}
+        for name, value in counts.items():
+            increments[f"progress.{model_id}.{name}"] = firestore.Increment(value)
+        batch = self._db.batch()
+        batch.create(marker, {"model_id": model_id, "shard": shard, **counts})
+        batch.update(self.ref(leaderboard_id, run_id), increments)
+        try:
+            results = batch.commit()
+        except gexc.AlreadyExists:
+            return None
+        # Transform results come in field-path order; "progress..." sorts before "shards_done".
+        return int(results[1].transform_results[-1].integer_value)
+
+    def shards_done(self, leaderboard_id: str, run_id: str) -> int:
+        shards = self.ref(leaderboard_id, run_id).collection("shards")
+        return int(shards.count().get()[0][0].value)
+
+    def claim_finalization(self, leaderboard_id: str, run_id: str) -> bool:
+        marker = self.ref(leaderboard_id, run_id).collection("shards").document("_finalized")
+        try:
+            marker.create({"at": firestore.SERVER_TIMESTAMP})
+        except gexc.AlreadyExists:
+            return False
+        return True
+
+    # -- watchdog --------------------------------------------------------------------------------
+
+    def overdue(self, now: datetime, *, limit: int = 200) -> list[dict[str, Any]]:
+        query = (
+            self._db.collection_group("runs")
+            .where(filter=firestore.FieldFilter("active", "==", True))
+            .where(filter=firestore.FieldFilter("deadline_at", "<=", now))
+            .limit(limit)
+        )
+        return [snap.to_dict() or {} for snap in query.stream()]
+
+    # -- human reviews ---------------------------------------------------------------------------
+
+    def reviews(self, leaderboard_id: str, run_id: str) -> firestore.CollectionReference:
+        return self.ref(leaderboard_id, run_id).collection("reviews")
+
+    def add_review_items(
+        self, leaderboard_id: str, run_id: str, items: list[dict[str, Any]]
+    ) -> None:
+        collection = self.reviews(leaderboard_id, run_id)
+        for start in range(0, len(items), 400):
+            batch = self._db.batch()
+            for item in items[start : start + 400]:
+                batch.set(collection.document(item["id"]), item)
+            batch.commit()
