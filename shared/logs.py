@@ -1,7 +1,7 @@
 """Structured JSON logs on stdout (Cloud Logging reads them), with secrets scrubbed.
 
 Scrubbing happens where records are born: :func:`configure` installs a log-record factory that
-replaces anything shaped like one of our tokens (``drgero_...``, ``hpd_...``) or a provider key
+replaces anything shaped like one of our tokens (``drgero_...``, ``hpd_...``), a provider key (``sk-...``) or a Hugging Face token (``hf_...``)
 (``sk-...``) with a masked form. Every record of every logger in the process passes through
 it, ours and the libraries', whatever handler later writes it, so a careless log call cannot
 leak a secret. Request headers are never logged in the first place.
@@ -15,7 +15,7 @@ import re
 import sys
 from typing import Any
 
-SECRET_PATTERN = re.compile(r"\b(drgero_|hpd_|sk-or-v1-|sk-)[A-Za-z0-9_\-]{8,}")
+SECRET_PATTERN = re.compile(r"\b(drgero_|hpd_|sk-or-v1-|sk-or-|sk-|hf_)[A-Za-z0-9_\-]{8,}")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _installed = False
 

@@ -1,0 +1,310 @@
+"""The one small interface every model endpoint implements, and its value types.
+
+A run, a judge and the inference endpoint all talk to a candidate model the same way: build a
+:class:`ChatRequest`, call :meth:`Endpoint.complete` (or :meth:`Endpoint.stream`) with an
+explicit timeout, and read a :class:`Completion`. Which platform answers (OpenRouter, a custom
+URL, a Hugging Face endpoint, a Dr.Gero model) is decided once, by ``factory.build_endpoint``.
+
+Failures are :class:`~shared.providers.errors.ProviderError` subclasses; a content refusal is
+not a failure but a :class:`Completion` with ``refusal=True`` (inference must not fall back on
+it). This module also holds the OpenAI chat-completions wire format that three of the four
+platforms share: the request body, the response parser, and the SSE stream reader.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from shared.providers.errors import InvalidUpstreamResponse, UpstreamUnavailable
+from shared.providers.http import (
+    error_for_status,
+    json_of,
+    provider_message_of,
+    raise_for_upstream,
+    translating,
+)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    response_format: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    output: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None  # provider-reported (OpenRouter usage.cost) when present
+    latency_ms: float  # measured by us, end to end
+    model: str | None  # what the upstream says answered
+    finish_reason: str | None
+    refusal: bool = False  # finish_reason "content_filter" or a refusal field
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One step of a streamed answer.
+
+    Every event but the last carries a text ``delta`` (the deltas concatenate to the answer).
+    The last event has ``completion`` set: the whole answer with usage, cost and latency, as
+    :meth:`Endpoint.complete` would have returned it.
+    """
+
+    delta: str = ""
+    completion: Completion | None = None
+
+
+class Endpoint(Protocol):
+    label: str  # for errors and traces; never contains a secret or a URL query
+
+    def complete(self, request: ChatRequest, *, timeout: httpx.Timeout | float) -> Completion: ...
+
+    def stream(
+        self, request: ChatRequest, *, timeout: httpx.Timeout | float
+    ) -> Iterator[StreamEvent]:
+        """Yield deltas then a final event with usage; raise NotSupported if not chat-compatible.
+
+        A generator: nothing is sent until the first ``next()``, and upstream errors before the
+        first delta surface there (so a caller can still fall back). Closing the generator
+        early closes the upstream connection.
+        """
+        ...
+
+
+def as_timeout(timeout: httpx.Timeout | float) -> httpx.Timeout:
+    return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+
+
+def chat_body(request: ChatRequest, model: str | None) -> dict[str, Any]:
+    """The OpenAI chat-completions request body; unset options are left out, not sent as null."""
+    body: dict[str, Any] = {"messages": request.messages}
+    if model is not None:
+        body["model"] = model
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    return body
+
+
+def parse_chat_completion(data: Any, *, label: str, latency_ms: float) -> Completion:
+    """Read an OpenAI chat-completions response (OpenRouter's ``usage.cost`` included)."""
+    if not isinstance(data, dict):
+        raise InvalidUpstreamResponse(f"{label}: the response is not a JSON object")
+    raise_embedded_error(data, label=label)
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise InvalidUpstreamResponse(f"{label}: the response has no choices")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise InvalidUpstreamResponse(f"{label}: the first choice has no message")
+    finish_reason = _str_or_none(choice.get("finish_reason"))
+    refusal = bool(message.get("refusal")) or finish_reason == "content_filter"
+    content = message.get("content")
+    output = _content_text(content)
+    if output is None:
+        if not refusal and content is not None:
+            raise InvalidUpstreamResponse(f"{label}: message.content is not text")
+        output = ""
+    prompt_tokens, completion_tokens, cost = _usage(data.get("usage"))
+    return Completion(
+        output=output,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost,
+        latency_ms=latency_ms,
+        model=_str_or_none(data.get("model")),
+        finish_reason=finish_reason,
+        refusal=refusal,
+    )
+
+
+def raise_embedded_error(data: dict[str, Any], *, label: str) -> None:
+    """OpenRouter reports errors that happen after a 200 inside the body (or an SSE event)."""
+    error = data.get("error")
+    if not error:
+        return
+    code = error.get("code") if isinstance(error, dict) else None
+    status = code if isinstance(code, int) and 400 <= code < 600 else 502
+    raise error_for_status(
+        status, label=label, provider_message=provider_message_of(data), retry_after=None
+    )
+
+
+def iter_sse_chat(lines: Iterable[str], *, label: str) -> Iterator[dict[str, Any] | None]:
+    """Parse an OpenAI-style SSE stream into its JSON chunks; ``None`` stands for ``[DONE]``.
+
+    Follows the SSE framing: ``data:`` lines accumulate until a blank line ends the event, and
+    lines starting with ``:`` (OpenRouter's ``: OPENROUTER PROCESSING`` keep-alives) are comments.
+    An error event (OpenRouter reports failures after the 200 that way) raises ProviderError.
+    """
+    data_lines: list[str] = []
+    for line in itertools.chain(lines, [""]):
+        if line.startswith(":"):
+            continue
+        if line:
+            field, _, value = line.partition(":")
+            if field == "data":
+                data_lines.append(value.removeprefix(" "))
+            continue
+        if not data_lines:
+            continue
+        payload = "\n".join(data_lines)
+        data_lines = []
+        if payload.strip() == "[DONE]":
+            yield None
+            return
+        try:
+            chunk = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise InvalidUpstreamResponse(f"{label}: a stream event is not JSON") from exc
+        if not isinstance(chunk, dict):
+            raise InvalidUpstreamResponse(f"{label}: a stream event is not a JSON object")
+        raise_embedded_error(chunk, label=label)
+        yield chunk
+
+
+def stream_chat(
+    client: httpx.Client,
+    url: str,
+    *,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    label: str,
+    timeout: httpx.Timeout,
+    secrets: list[str | None],
+) -> Iterator[StreamEvent]:
+    """POST an OpenAI-compatible streaming request; yield deltas, then the whole completion.
+
+    A server that ignores ``stream`` and answers one JSON completion is accepted (one delta).
+    A stream that stops with neither ``[DONE]`` nor a finish reason was cut off: it raises
+    UpstreamUnavailable rather than pass a truncated answer off as complete.
+    """
+    started = time.perf_counter()
+    accumulator = StreamAccumulator(label=label)
+    done = False
+    with (
+        translating(label),
+        client.stream("POST", url, json=body, headers=headers, timeout=timeout) as response,
+    ):
+        if not 200 <= response.status_code < 300:
+            response.read()
+            raise_for_upstream(response, label=label, secrets=secrets)
+        if "application/json" in response.headers.get("content-type", ""):
+            response.read()
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            completion = parse_chat_completion(
+                json_of(response, label=label), label=label, latency_ms=latency_ms
+            )
+            if completion.output:
+                yield StreamEvent(delta=completion.output)
+            yield StreamEvent(completion=completion)
+            return
+        for chunk in iter_sse_chat(response.iter_lines(), label=label):
+            if chunk is None:
+                done = True
+                break
+            delta = accumulator.add(chunk)
+            if delta:
+                yield StreamEvent(delta=delta)
+    if not done and accumulator.finish_reason is None:
+        raise UpstreamUnavailable(f"{label}: the stream ended before the answer was complete")
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    yield StreamEvent(completion=accumulator.completion(latency_ms=latency_ms))
+
+
+class StreamAccumulator:
+    """Collects stream chunks into deltas and, at the end, one :class:`Completion`."""
+
+    def __init__(self, *, label: str) -> None:
+        self.label = label
+        self.parts: list[str] = []
+        self.model: str | None = None
+        self.finish_reason: str | None = None
+        self.refusal = False
+        self.usage: tuple[int | None, int | None, float | None] = (None, None, None)
+
+    def add(self, chunk: dict[str, Any]) -> str:
+        """Take one chunk; return its text delta ("" when it carries none)."""
+        self.model = _str_or_none(chunk.get("model")) or self.model
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return ""
+        choice = choices[0]
+        self.finish_reason = _str_or_none(choice.get("finish_reason")) or self.finish_reason
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            delta = {}
+        if delta.get("refusal") or self.finish_reason == "content_filter":
+            self.refusal = True
+        text = _content_text(delta.get("content")) or ""
+        if text:
+            self.parts.append(text)
+        return text
+
+    def completion(self, *, latency_ms: float) -> Completion:
+        prompt_tokens, completion_tokens, cost = self.usage
+        return Completion(
+            output="".join(self.parts),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost,
+            latency_ms=latency_ms,
+            model=self.model,
+            finish_reason=self.finish_reason,
+            refusal=self.refusal,
+        )
+
+
+def _content_text(content: Any) -> str | None:
+    """Message content as text: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, dict)]
+        return "".join(t for t in texts if isinstance(t, str))
+    return None
+
+
+def _usage(usage: Any) -> tuple[int | None, int | None, float | None]:
+    if not isinstance(usage, dict):
+        return None, None, None
+    return (
+        _int_or_none(usage.get("prompt_tokens")),
+        _int_or_none(usage.get("completion_tokens")),
+        _float_or_none(usage.get("cost")),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
