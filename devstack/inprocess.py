@@ -18,6 +18,11 @@ from pathlib import Path
 from devstack.dispatcher import build_app, serve
 from devstack.emulators import Emulators, StackConfig
 from shared import wiring
+from simulator.config import SimulatorConfig
+from simulator.server import Simulator
+
+# The simulated models keep their relative speeds at 1/100 of the configured latencies.
+SIMULATOR_TIME_SCALE = 0.01
 
 
 @dataclass
@@ -25,6 +30,7 @@ class InProcessStack:
     base_url: str
     emulators: Emulators
     env: dict[str, str]
+    simulator: Simulator | None = None
 
 
 @contextmanager
@@ -34,18 +40,25 @@ def local_stack(*, internal_key: str, log_dir: Path) -> Iterator[InProcessStack]
     emulators.start()
     saved = dict(os.environ)
     server = None
+    simulator: Simulator | None = None
     try:
-        env = emulators.env() | {"DRGERO_INTERNAL_KEY": internal_key}
+        simulator_config = SimulatorConfig.default().model_copy(
+            update={"time_scale": SIMULATOR_TIME_SCALE}
+        )
+        simulator = Simulator(simulator_config).start()
+        env = emulators.env() | {"DRGERO_INTERNAL_KEY": internal_key} | simulator.env()
         os.environ.update(env)
         server, _thread = serve(build_app(), port=0)
         base_url = f"http://127.0.0.1:{server.server_port}"
         env |= {"DRGERO_INTERNAL_BASE_URL": base_url, "DRGERO_PUBLIC_BASE_URL": base_url}
         os.environ.update(env)
         wiring.reset()
-        yield InProcessStack(base_url=base_url, emulators=emulators, env=env)
+        yield InProcessStack(base_url=base_url, emulators=emulators, env=env, simulator=simulator)
     finally:
         if server is not None:
             server.shutdown()
+        if simulator is not None:
+            simulator.stop()
         emulators.stop(persist=False)
         os.environ.clear()
         os.environ.update(saved)

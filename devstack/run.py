@@ -5,7 +5,8 @@ from this process, runs the scheduler, makes sure a workspace and admin token ex
 sourceable ``.dev.env`` and waits for Ctrl-C. Stopping saves Firestore's data first.
 
 Environment (all optional): ``DRGERO_DEV_PORT`` (8080), ``DRGERO_FIRESTORE_PORT`` (8681),
-``DRGERO_STORAGE_PORT`` (4443), ``DRGERO_TASKS_PORT`` (8123) — 0 picks a free port —;
+``DRGERO_STORAGE_PORT`` (4443), ``DRGERO_TASKS_PORT`` (8123), ``DRGERO_SIMULATOR_PORT`` (8090)
+— 0 picks a free port —;
 ``DRGERO_DEV_DIR`` (``<repo>/.dev``) and ``DRGERO_DEV_ENV_FILE`` (``<repo>/.dev.env``), so a
 test can run a second stack without touching the developer's.
 """
@@ -34,6 +35,7 @@ from devstack.emulators import REPO_ROOT, EmulatorError, Emulators, StackConfig
 from devstack.pidfile import StackAlreadyRunning, end_stale_processes, write_pidfile
 from devstack.ports import LOOPBACK, port_is_free
 from devstack.scheduler import Scheduler
+from simulator.server import Simulator
 
 logger = logging.getLogger("devstack")
 
@@ -63,10 +65,45 @@ class Service(Protocol):
 def extra_services() -> list[Service]:
     """Services started after the emulators and before the functions.
 
-    >>> EXTRA SERVICES GO HERE <<< The OpenRouter-compatible model simulator will be added
-    here: started when no OPENROUTER_API_KEY is set, returning {"OPENROUTER_BASE_URL": ...}.
+    The model simulator stands in for OpenRouter and the Hugging Face Hub unless an
+    ``OPENROUTER_API_KEY`` is set (then the functions talk to the real services).
     """
-    return []
+    if os.environ.get("OPENROUTER_API_KEY"):
+        return []
+    return [SimulatorService()]
+
+
+class SimulatorService:
+    """The model simulator (``simulator/``), served from a thread of this process.
+
+    Port from ``DRGERO_SIMULATOR_PORT`` (8090; 0 picks a free one); dataset files for GET
+    leaderboards live in ``<dev dir>/data/hf`` (Hub layout: ``owner/name/path``).
+    """
+
+    name = "model simulator"
+
+    def __init__(self) -> None:
+        raw = os.environ.get("DRGERO_SIMULATOR_PORT", "8090")
+        if not raw.isdigit() or int(raw) >= 65536:
+            raise DevStackError(f"DRGERO_SIMULATOR_PORT={raw!r} is not a port number")
+        port = int(raw)
+        if port and not port_is_free(port):
+            raise DevStackError(
+                f"port {port} (model simulator) is already in use; choose another: "
+                f"DRGERO_SIMULATOR_PORT=<port> make dev"
+            )
+        self.simulator = Simulator(port=port, hf_root=DevPaths.from_env().data / "hf")
+
+    def start(self) -> dict[str, str]:
+        self.simulator.start()
+        logger.info("model simulator on %s", self.simulator.base_url)
+        return self.simulator.env()
+
+    def stop(self) -> None:
+        self.simulator.stop()
+
+    def process_groups(self) -> dict[str, int]:
+        return {}  # a thread of this process, nothing to record
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ FUNCTION_ROUTES: tuple[tuple[str, str], ...] = (
     ("status", r"^/v1/leaderboard/[^/]+/dataset/status/?$"),
     ("consolidation", r"^/v1/leaderboard/[^/]+/dataset/consolidate/?$"),
     ("consolidation", r"^/internal/tasks/consolidate/?$"),
+    ("runs", r"^/v1/leaderboard/[^/]+/(runs|ranking)(/.*)?$"),
+    ("runs", r"^/internal/tasks/prepare-run/?$"),
+    ("worker", r"^/internal/tasks/evaluate-shard/?$"),
     ("jobs", r"^/internal/jobs/[^/]+/?$"),
     ("api", r"^/v1/"),
 )
