@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 from devstack.dispatcher import build_app, serve
 from devstack.emulators import Emulators, StackConfig
 from shared import wiring
@@ -46,7 +48,11 @@ def local_stack(*, internal_key: str, log_dir: Path) -> Iterator[InProcessStack]
             update={"time_scale": SIMULATOR_TIME_SCALE}
         )
         simulator = Simulator(simulator_config).start()
-        env = emulators.env() | {"DRGERO_INTERNAL_KEY": internal_key} | simulator.env()
+        env = emulators.env() | simulator.env()
+        env |= {
+            "DRGERO_INTERNAL_KEY": internal_key,
+            "DRGERO_SECRETS_KEY": Fernet.generate_key().decode(),
+        }
         os.environ.update(env)
         server, _thread = serve(build_app(), port=0)
         base_url = f"http://127.0.0.1:{server.server_port}"

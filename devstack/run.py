@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from types import FrameType
 from typing import Protocol
 
 import httpx
+from cryptography.fernet import Fernet
 
 from devstack.emulators import REPO_ROOT, EmulatorError, Emulators, StackConfig
 from devstack.pidfile import StackAlreadyRunning, end_stale_processes, write_pidfile
@@ -127,6 +129,10 @@ class DevPaths:
     def internal_key(self) -> Path:
         return self.dev_dir / "internal_key"
 
+    @property
+    def secrets_key(self) -> Path:
+        return self.dev_dir / "secrets_key"
+
     @classmethod
     def from_env(cls) -> DevPaths:
         return cls(
@@ -190,7 +196,12 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
         emulators.wait_ready()
         print(f"Emulators ready in {time.monotonic() - started:.1f}s", flush=True)
         os.environ.update(emulators.env())
-        os.environ["DRGERO_INTERNAL_KEY"] = _internal_key(paths.internal_key)
+        os.environ["DRGERO_INTERNAL_KEY"] = _local_secret(
+            paths.internal_key, lambda: secrets.token_urlsafe(32)
+        )
+        os.environ["DRGERO_SECRETS_KEY"] = _local_secret(
+            paths.secrets_key, lambda: Fernet.generate_key().decode()
+        )
 
         groups = emulators.process_groups()
         for service in extra_services():
@@ -267,13 +278,13 @@ def _check_ports_free(ports: dict[str, int]) -> None:
             )
 
 
-def _internal_key(path: Path) -> str:
-    """The internal key of this checkout, generated once and reused across runs."""
+def _local_secret(path: Path, make: Callable[[], str]) -> str:
+    """A key of this checkout (internal key, secrets key), generated once and reused."""
     if path.exists():
         key = path.read_text().strip()
         if key:
             return key
-    key = secrets.token_urlsafe(32)
+    key = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(key + "\n")

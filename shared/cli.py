@@ -1,6 +1,7 @@
 """Command line: ``python -m shared.cli <command>``.
 
-    bootstrap --name NAME [--plan free|pro]   create a workspace and its first admin token
+    bootstrap --name NAME [--plan pro|free]   create a workspace and its first admin token
+                                              (free: 3 leaderboards at most, none deleted)
 
 Talks to Firestore directly (it is how the first credential comes to exist), so it runs where
 the functions' environment is set: ``source .dev.env`` locally.
@@ -17,7 +18,7 @@ from shared import wiring
 from shared.services import accounts
 
 
-def bootstrap_workspace(*, name: str, plan: str = "free") -> dict[str, Any]:
+def bootstrap_workspace(*, name: str, plan: str = "pro") -> dict[str, Any]:
     return accounts.bootstrap_workspace(wiring.deps(), name=name, plan=plan)
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     boot = commands.add_parser("bootstrap", help="create a workspace and an admin token")
     boot.add_argument("--name", required=True)
-    boot.add_argument("--plan", choices=["free", "pro"], default="free")
+    boot.add_argument("--plan", choices=["free", "pro"], default="pro")
     args = parser.parse_args(argv)
     if args.command == "bootstrap":
         result = bootstrap_workspace(name=args.name, plan=args.plan)

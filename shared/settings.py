@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     run_row_concurrency: int = 8
     run_parallel_shards: int = 4
     run_call_timeout_seconds: float = 60.0
-    run_call_attempts: int = 4
+    run_call_attempts: int = 5
 
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts stored provider credentials.
     # Integrations refuse to store secrets while it is unset.

@@ -96,7 +96,7 @@ class Workspace:
 @pytest.fixture
 def workspace(stack: InProcessStack, deps: wiring.Deps) -> Workspace:
     """A fresh workspace with an admin token, unique to the test."""
-    made = accounts.bootstrap_workspace(deps, name="test-" + uuid.uuid4().hex[:8])
+    made = accounts.bootstrap_workspace(deps, name="test-" + uuid.uuid4().hex[:8], plan="pro")
     return Workspace(
         id=made["workspace_id"], token=made["token"], api=Api(stack.base_url, made["token"])
     )
@@ -104,7 +104,7 @@ def workspace(stack: InProcessStack, deps: wiring.Deps) -> Workspace:
 
 @pytest.fixture
 def other_workspace(stack: InProcessStack, deps: wiring.Deps) -> Workspace:
-    made = accounts.bootstrap_workspace(deps, name="other-" + uuid.uuid4().hex[:8])
+    made = accounts.bootstrap_workspace(deps, name="other-" + uuid.uuid4().hex[:8], plan="pro")
     return Workspace(
         id=made["workspace_id"], token=made["token"], api=Api(stack.base_url, made["token"])
     )

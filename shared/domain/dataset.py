@@ -68,6 +68,10 @@ class DatasetMerge:
         self._previous_ids.add(row.id)
         return row
 
+    def pending_row(self, row_id: str) -> Row | None:
+        """The kept pending row of ``row_id``, if any (to tell a changed row from a re-push)."""
+        return self._pending.get(row_id)
+
     def pending_rows(self) -> list[Row]:
         """The kept pending rows, newest first: the head of the new version."""
         return list(self._pending.values())

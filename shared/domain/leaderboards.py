@@ -34,6 +34,9 @@ class PushDatasetConfig(BaseModel):
     ) = 100
     consolidate_every_hours: Annotated[float, Field(gt=0, le=24 * 366)] | None = 24
     end_date: datetime | None = None
+    # Start a run (source "dataset_improvement") when a consolidation adds or changes at least
+    # this fraction of the dataset's rows; null: never.
+    improvement_run_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
 
     @field_validator("end_date", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ previous version; chunks are fetched a few at a time and the previous version is
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,6 +41,8 @@ from shared.storage.push_store import TOTALS
 from shared.storage.records import DatasetVersion, LeaderboardRecord
 from shared.wiring import Deps
 
+log = logging.getLogger(__name__)
+
 # Called with a stage name at each step; tests use it to kill a consolidation mid-way.
 Checkpoint = Callable[[str], None]
 
@@ -50,6 +53,8 @@ class ConsolidationResult:
     rounds: int
     events: int
     version: DatasetVersion | None
+    changed_rows: int = 0  # rows new or updated by this consolidation
+    run_id: str | None = None  # the dataset-improvement run it started, if any
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +63,8 @@ class ConsolidationResult:
             "rounds": self.rounds,
             "events_consolidated": self.events,
             "version": self.version.model_dump(mode="json") if self.version else None,
+            "changed_rows": self.changed_rows,
+            "improvement_run_id": self.run_id,
         }
 
 
@@ -85,7 +92,7 @@ def consolidate(
             retry_after_seconds=5,
         )
     mark("leased")
-    rounds = events = 0
+    rounds = events = changed = 0
     version: DatasetVersion | None = None
     try:
         while True:
@@ -100,13 +107,43 @@ def consolidate(
                     _push_back_due_time(deps, leaderboard)
                 break
             rounds += 1
-            events += done[0]
-            version = done[1]
-            if done[2] < deps.settings.consolidation_round_docs:
+            events += done.events
+            changed += done.changed_rows
+            version = done.version
+            if done.chunks < deps.settings.consolidation_round_docs:
                 break
     finally:
         leases.release(lease)
-    return ConsolidationResult(leaderboard_id, rounds, events, version)
+    run_id = _maybe_improvement_run(deps, leaderboard_id, changed, version)
+    return ConsolidationResult(leaderboard_id, rounds, events, version, changed, run_id)
+
+
+def _maybe_improvement_run(
+    deps: Deps, leaderboard_id: str, changed: int, version: DatasetVersion | None
+) -> str | None:
+    """Start a run when this consolidation changed enough of the dataset (if configured)."""
+    from shared.errors import DrGeroError
+    from shared.services.runs import start_run
+
+    leaderboard = deps.leaderboards.get(leaderboard_id)
+    if leaderboard is None or version is None or not version.rows:
+        return None
+    threshold = leaderboard.dataset.get("improvement_run_threshold")
+    if threshold is None or changed / version.rows < threshold:
+        return None
+    try:
+        return str(start_run(deps, leaderboard, source="dataset_improvement")["id"])
+    except DrGeroError as exc:  # fewer than two models, a run already active, ...
+        log.info("no dataset-improvement run for %s: %s", leaderboard_id, exc.code)
+        return None
+
+
+@dataclass(frozen=True)
+class _Round:
+    events: int  # pending rows folded in
+    version: DatasetVersion
+    chunks: int  # pending documents folded in
+    changed_rows: int  # rows of the new version that are new or updated
 
 
 def _round(
@@ -116,8 +153,8 @@ def _round(
     reason: str,
     actor_token_id: str | None,
     mark: Checkpoint,
-) -> tuple[int, DatasetVersion, int] | None:
-    """One round; answers (rows consolidated, new version, chunks folded) or None if idle."""
+) -> _Round | None:
+    """One round, or None when nothing is pending."""
     started = time.perf_counter()
     chunks = deps.push.oldest_pending(leaderboard.id, limit=deps.settings.consolidation_round_docs)
     if not chunks:
@@ -130,8 +167,9 @@ def _round(
 
     previous = leaderboard.dataset_version
     number = (previous.version if previous else 0) + 1
+    unchanged: list[int] = [0]
     written = deps.datasets.write_version(
-        leaderboard.id, number, _merged_rows(deps, merge, previous)
+        leaderboard.id, number, _merged_rows(deps, merge, previous, unchanged)
     )
     mark("uploaded")
 
@@ -182,18 +220,23 @@ def _round(
         ) from exc
     lease.update_time = results[0].update_time
     mark("committed")
-    return events, version, len(chunks)
+    return _Round(events, version, len(chunks), len(merge.pending_rows()) - unchanged[0])
 
 
 def _merged_rows(
-    deps: Deps, merge: DatasetMerge, previous: DatasetVersion | None
+    deps: Deps, merge: DatasetMerge, previous: DatasetVersion | None, unchanged: list[int]
 ) -> Iterator[dict[str, Any]]:
+    """The new version's rows; counts in ``unchanged`` the pending rows equal to their old one."""
     for row in merge.pending_rows():
         yield row.to_json()
     if previous is None:
         return
     for data in deps.datasets.read_rows(previous.object_name, previous.generation):
-        kept = merge.offer_previous(Row.from_json(data))
+        row = Row.from_json(data)
+        newer = merge.pending_row(row.id)
+        if newer is not None and newer.to_json() == row.to_json():
+            unchanged[0] += 1
+        kept = merge.offer_previous(row)
         if kept is not None:
             yield kept.to_json()
 

@@ -62,6 +62,7 @@ class DevStack:
             "DRGERO_FIRESTORE_PORT": "0",
             "DRGERO_STORAGE_PORT": "0",
             "DRGERO_TASKS_PORT": "0",
+            "DRGERO_SIMULATOR_PORT": "0",
         }
         for variable in (
             "FIRESTORE_EMULATOR_HOST",

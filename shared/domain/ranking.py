@@ -1,0 +1,423 @@
+"""Ranking statistics: per-model scores with confidence intervals, and who ties with the leader.
+
+Input: for each candidate model, one :class:`RowResult` per dataset row it was asked (row ids
+unique per model). The rules:
+
+- **Rows.** ``n_rows`` counts every row the model was asked. A row is an **error** when it has an
+  ``error`` (whatever its score); it is **scored** when it has a score, no error and is reviewed.
+  Other rows (no expected answer, a pattern that does not compile, a human review still pending)
+  are neither: they count in ``n_rows`` only. ``error_rate = n_errors / n_rows``.
+- **Mean score** over scored rows only; errors are never counted as 0 (they are reported in the
+  error rate instead). None without scored rows.
+- **Confidence intervals** are percentile bootstrap intervals (``confidence``, default 95%) with
+  ``resamples`` resamples: a model's own interval resamples its scored rows with replacement; the
+  comparison with the leader is **paired**: it resamples the rows scored by both models and takes
+  the mean of the per-row differences (leader - model). Intervals are linear-interpolated
+  percentiles of the resampled means and are widened, if needed, to contain the point estimate
+  (rounding, or very skewed small samples, could otherwise leave it a hair outside).
+- **Leader.** Only models with at least one scored row and ``error_rate <= max_leader_error_rate``
+  (default 0.5) may lead: a model that fails on most rows must not win on the few it answered.
+  Order: eligible models first, then the others; within each group by highest mean score, then
+  lowest cost per row, then lowest p50 latency (unknown values last), then model id. ``rank`` is
+  the 1-based position in that order; the leader is the first model if it is eligible.
+- **Ties.** An eligible model is statistically tied with the leader unless the leader is
+  significantly better: unless the paired interval of (leader - model) lies entirely above 0.
+  With fewer than 2 rows scored by both, nothing can be told apart: tied. Ineligible models are
+  never tied. ``tied`` lists the leader and the models tied with it, in rank order.
+- **Latency** percentiles (p50, p95, p99, end to end as measured by the caller) are taken over rows
+  without error that have a latency, by the nearest-rank method: the smallest measured latency
+  such that at least p% of measurements are at or below it (always an observed value). Error rows
+  are left out: a fast failure is not a fast answer.
+- **Cost**: ``cost_total_usd`` sums the rows' costs, errors included (a failed call can be billed);
+  rows without a cost add nothing, and it is None when no row has one. ``cost_per_row_usd =
+  cost_total_usd / n_rows``.
+- **Review**: ``reviewed_fraction`` (per model and overall) is the share of non-error rows that
+  are reviewed; None without such rows. Outside human evaluation every row is reviewed.
+
+Determinism: results depend only on the data and ``seed``, not on the order of models or rows
+(every interval depends only on the multiset of values it resamples, and each one draws from its
+own generator seeded with the seed and the model ids).
+
+Speed (20 models x 5000 rows x 2000 resamples: seconds, not minutes): a resample's mean depends
+only on how often each distinct value is drawn. With at most ``EXACT_MAX_DISTINCT`` (20) distinct
+values (binary and 1-10 scores and their differences), each resample draws those counts from
+their multinomial law, one binomial draw per distinct value, instead of drawing every row: exact.
+With more distinct values and at most ``EXACT_MAX_ROWS`` (400) values, rows are drawn one by one:
+exact. Beyond both, the sorted values are cut into ``BINS`` (16) bins of equal size; bin counts
+are drawn exactly and the sum of each bin's draws by its normal law (mean and variance of the
+bin's values): an approximation whose error is far below the bootstrap's own Monte Carlo noise.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DEFAULT_MAX_LEADER_ERROR_RATE = 0.5
+EXACT_MAX_DISTINCT = 20
+EXACT_MAX_ROWS = 400
+BINS = 16
+_DISTINCT_DIGITS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """One candidate model's result on one dataset row."""
+
+    row_id: str
+    score: float | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+    reviewed: bool = True
+
+    @property
+    def scored(self) -> bool:
+        return self.score is not None and self.error is None and self.reviewed
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStats:
+    model: str
+    rank: int
+    n_rows: int
+    n_scored: int
+    n_errors: int
+    error_rate: float
+    mean_score: float | None
+    ci_low: float | None
+    ci_high: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    cost_total_usd: float | None
+    cost_per_row_usd: float | None
+    reviewed_fraction: float | None
+    eligible: bool
+    tied_with_leader: bool
+    n_common_with_leader: int | None
+    diff_vs_leader: float | None
+    diff_ci_low: float | None
+    diff_ci_high: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    models: list[ModelStats]
+    leader: str | None
+    tied: list[str]
+    reviewed_fraction: float | None
+    seed: int
+    resamples: int
+    confidence: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "leader": self.leader,
+            "tied": list(self.tied),
+            "reviewed_fraction": self.reviewed_fraction,
+            "method": {
+                "interval": "percentile bootstrap over rows, paired against the leader",
+                "seed": self.seed,
+                "resamples": self.resamples,
+                "confidence": self.confidence,
+            },
+            "models": [m.to_json() for m in self.models],
+        }
+
+
+def rank_models(
+    results: Mapping[str, Sequence[RowResult]],
+    *,
+    seed: int = 0,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    max_leader_error_rate: float = DEFAULT_MAX_LEADER_ERROR_RATE,
+) -> Ranking:
+    """Rank the models of one run (see the module docstring for every rule)."""
+    if resamples < 1:
+        raise ValueError("resamples must be at least 1")
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be between 0 and 1, e.g. 0.95")
+    if not 0 <= max_leader_error_rate <= 1:
+        raise ValueError("max_leader_error_rate must be between 0 and 1")
+    scores = {model: _scores_by_row(model, rows) for model, rows in results.items()}
+    own = {
+        model: _own_stats(
+            model, rows, scores[model], max_leader_error_rate, seed, resamples, confidence
+        )
+        for model, rows in results.items()
+    }
+    order = sorted(own, key=lambda model: (*_order_key(own[model]), model))
+    leader = order[0] if order and own[order[0]]["eligible"] else None
+    stats: list[ModelStats] = []
+    for rank, model in enumerate(order, start=1):
+        versus = _versus_leader(
+            model, leader, scores, own[model]["eligible"], seed, resamples, confidence
+        )
+        stats.append(ModelStats(model=model, rank=rank, **own[model], **versus))
+    reviewed, reviewable = 0, 0
+    for rows in results.values():
+        reviewable += sum(1 for r in rows if r.error is None)
+        reviewed += sum(1 for r in rows if r.error is None and r.reviewed)
+    return Ranking(
+        models=stats,
+        leader=leader,
+        tied=[s.model for s in stats if s.tied_with_leader],
+        reviewed_fraction=reviewed / reviewable if reviewable else None,
+        seed=seed,
+        resamples=resamples,
+        confidence=confidence,
+    )
+
+
+def _scores_by_row(model: str, rows: Sequence[RowResult]) -> dict[str, float]:
+    seen: set[str] = set()
+    scores: dict[str, float] = {}
+    for row in rows:
+        if row.row_id in seen:
+            raise ValueError(f"model {model!r} has two results for row {row.row_id!r}")
+        seen.add(row.row_id)
+        if row.scored:
+            assert row.score is not None
+            if not math.isfinite(row.score):
+                raise ValueError(f"model {model!r} row {row.row_id!r} has score {row.score}")
+            scores[row.row_id] = float(row.score)
+    return scores
+
+
+def _own_stats(
+    model: str,
+    rows: Sequence[RowResult],
+    scores: dict[str, float],
+    max_leader_error_rate: float,
+    seed: int,
+    resamples: int,
+    confidence: float,
+) -> dict[str, Any]:
+    n_rows = len(rows)
+    n_errors = sum(1 for r in rows if r.error is not None)
+    error_rate = n_errors / n_rows if n_rows else 0.0
+    values = list(scores.values())
+    mean = _mean(values) if values else None
+    low = high = None
+    if values:
+        rng = random.Random(f"{seed}\x00own\x00{model}")
+        low, high = bootstrap_interval(values, rng, resamples=resamples, confidence=confidence)
+    latencies = sorted(r.latency_ms for r in rows if r.error is None and r.latency_ms is not None)
+    costs = [r.cost_usd for r in rows if r.cost_usd is not None]
+    cost_total = math.fsum(costs) if costs else None
+    reviewable = [r for r in rows if r.error is None]
+    return {
+        "n_rows": n_rows,
+        "n_scored": len(values),
+        "n_errors": n_errors,
+        "error_rate": error_rate,
+        "mean_score": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "latency_p50_ms": nearest_rank(latencies, 50),
+        "latency_p95_ms": nearest_rank(latencies, 95),
+        "latency_p99_ms": nearest_rank(latencies, 99),
+        "cost_total_usd": cost_total,
+        "cost_per_row_usd": cost_total / n_rows if cost_total is not None and n_rows else None,
+        "reviewed_fraction": (
+            sum(1 for r in reviewable if r.reviewed) / len(reviewable) if reviewable else None
+        ),
+        "eligible": bool(values) and error_rate <= max_leader_error_rate,
+    }
+
+
+def _order_key(stats: Mapping[str, Any]) -> tuple[Any, ...]:
+    mean, cost, p50 = stats["mean_score"], stats["cost_per_row_usd"], stats["latency_p50_ms"]
+    return (
+        not stats["eligible"],
+        mean is None,
+        -(mean or 0.0),
+        cost is None,
+        cost or 0.0,
+        p50 is None,
+        p50 or 0.0,
+    )
+
+
+def _versus_leader(
+    model: str,
+    leader: str | None,
+    scores: Mapping[str, dict[str, float]],
+    eligible: bool,
+    seed: int,
+    resamples: int,
+    confidence: float,
+) -> dict[str, Any]:
+    versus: dict[str, Any] = {
+        "tied_with_leader": model == leader,
+        "n_common_with_leader": None,
+        "diff_vs_leader": None,
+        "diff_ci_low": None,
+        "diff_ci_high": None,
+    }
+    if leader is None or model == leader:
+        return versus
+    leader_scores, model_scores = scores[leader], scores[model]
+    diffs = [leader_scores[r] - model_scores[r] for r in leader_scores if r in model_scores]
+    versus["n_common_with_leader"] = len(diffs)
+    if diffs:
+        versus["diff_vs_leader"] = _mean(diffs)
+    if len(diffs) < 2:
+        versus["tied_with_leader"] = eligible
+        return versus
+    rng = random.Random(f"{seed}\x00pair\x00{leader}\x00{model}")
+    low, high = bootstrap_interval(diffs, rng, resamples=resamples, confidence=confidence)
+    versus.update(diff_ci_low=low, diff_ci_high=high, tied_with_leader=eligible and low <= 0.0)
+    return versus
+
+
+def _mean(values: Sequence[float]) -> float:
+    # Exact rational mean, rounded once: three scores of 0.7 average 0.7, not 0.6999999999999998.
+    return float(statistics.mean(values))
+
+
+def nearest_rank(sorted_values: Sequence[float], percent: float) -> float | None:
+    """The nearest-rank percentile of already sorted values; None for no values."""
+    if not sorted_values:
+        return None
+    index = max(0, math.ceil(percent / 100 * len(sorted_values)) - 1)
+    return sorted_values[index]
+
+
+def bootstrap_interval(
+    values: Sequence[float], rng: random.Random, *, resamples: int, confidence: float
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (non-empty); see "Speed" above.
+
+    Depends only on the multiset of values and the generator's state, not on their order.
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    if ordered[0] == ordered[-1]:
+        return ordered[0], ordered[0]
+    # Values that differ by float noise only (5/9 - 3/9 != 4/9 - 2/9) form one group, drawn as
+    # one value: their mean.
+    groups: dict[float, list[float]] = {}
+    for value in ordered:
+        groups.setdefault(round(value, _DISTINCT_DIGITS), []).append(value)
+    means: list[float]
+    if len(groups) <= EXACT_MAX_DISTINCT:
+        members = list(groups.values())
+        distinct = [math.fsum(group) / len(group) for group in members]
+        freqs = [len(group) for group in members]
+        means = [
+            math.fsum(v * c for v, c in zip(distinct, multinomial(rng, freqs), strict=True)) / n
+            for _ in range(resamples)
+        ]
+    elif n <= EXACT_MAX_ROWS:
+        means = [math.fsum(rng.choices(ordered, k=n)) / n for _ in range(resamples)]
+    else:
+        means = _binned_means(ordered, rng, resamples)
+    means.sort()
+    tail = (1 - confidence) / 2
+    estimate = _mean(ordered)
+    low, high = _percentile(means, tail), _percentile(means, 1 - tail)
+    return min(low, estimate), max(high, estimate)
+
+
+def _binned_means(ordered: Sequence[float], rng: random.Random, resamples: int) -> list[float]:
+    """Resample means with bin counts drawn exactly and within-bin sums by their normal law."""
+    n = len(ordered)
+    bins = [ordered[n * g // BINS : n * (g + 1) // BINS] for g in range(BINS)]
+    sizes = [len(b) for b in bins]
+    centres = [math.fsum(b) / len(b) for b in bins]
+    spreads = [
+        math.fsum((x - c) ** 2 for x in b) / len(b) for b, c in zip(bins, centres, strict=True)
+    ]
+    means: list[float] = []
+    for _ in range(resamples):
+        drawn = multinomial(rng, sizes)
+        centre = math.fsum(c * k for c, k in zip(centres, drawn, strict=True))
+        spread = math.fsum(s * k for s, k in zip(spreads, drawn, strict=True))
+        means.append((centre + math.sqrt(spread) * rng.gauss()) / n)
+    return means
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    position = q * (len(sorted_values) - 1)
+    below = math.floor(position)
+    above = min(below + 1, len(sorted_values) - 1)
+    fraction = position - below
+    return sorted_values[below] + (sorted_values[above] - sorted_values[below]) * fraction
+
+
+def multinomial(rng: random.Random, freqs: Sequence[int]) -> list[int]:
+    """How often each category is drawn in ``sum(freqs)`` draws with probabilities ∝ ``freqs``.
+
+    Exact: one conditional binomial draw per category but the last.
+    """
+    left, remaining = sum(freqs), sum(freqs)
+    drawn: list[int] = []
+    for freq in freqs[:-1]:
+        k = binomial(rng, left, freq / remaining) if left else 0
+        drawn.append(k)
+        left -= k
+        remaining -= freq
+    drawn.append(left)
+    return drawn
+
+
+def binomial(rng: random.Random, n: int, p: float) -> int:
+    """A Binomial(n, p) draw in O(1) expected time (O(np) when np < 10).
+
+    Devroye's geometric-gap method for small means; otherwise Hörmann's BTRS (transformed
+    rejection with squeeze, "The generation of binomial random variates", 1993).
+    """
+    if n <= 0 or p <= 0.0:
+        return 0
+    if p >= 1.0:
+        return n
+    if p > 0.5:
+        return n - binomial(rng, n, 1.0 - p)
+    random_ = rng.random
+    if n * p < 10.0:
+        log_q = math.log1p(-p)
+        successes = position = 0
+        while True:
+            position += math.floor(math.log(1.0 - random_()) / log_q) + 1
+            if position > n:
+                return successes
+            successes += 1
+    spq = math.sqrt(n * p * (1.0 - p))
+    b = 1.15 + 2.53 * spq
+    a = -0.0873 + 0.0248 * b + 0.01 * p
+    two_a, c, v_r = 2.0 * a, n * p + 0.5, 0.92 - 4.2 / b
+    floor = math.floor
+    bound: float | None = None  # the acceptance test's constants, computed on first use
+    while True:
+        u = random_() - 0.5
+        us = 0.5 - abs(u)
+        if us <= 0.0:
+            continue
+        k = floor((two_a / us + b) * u + c)
+        if k < 0 or k > n:
+            continue
+        v = random_()
+        if us >= 0.07 and v <= v_r:  # the squeeze: most draws end here
+            return k
+        if bound is None:
+            alpha = (2.83 + 5.1 / b) * spq
+            log_odds = math.log(p / (1.0 - p))
+            mode = floor((n + 1) * p)
+            bound = math.lgamma(mode + 1) + math.lgamma(n - mode + 1)
+        v *= alpha / (a / (us * us) + b)
+        if (
+            v <= 0.0
+            or math.log(v)
+            <= bound - math.lgamma(k + 1) - math.lgamma(n - k + 1) + (k - mode) * log_odds
+        ):
+            return k
