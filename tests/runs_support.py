@@ -24,7 +24,10 @@ def add_models(*models: dict[str, Any]) -> list[str]:
     """Register simulated OpenRouter models (fast by default); answers their ids."""
     ids = []
     for model in models:
-        body = {"latency_ms": {"fixed": 2}, "pricing": {"prompt": "0.000001", "completion": "0.000002"}} | model
+        body = {
+            "latency_ms": {"fixed": 2},
+            "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+        } | model
         sim("/_sim/models", body)
         ids.append(body["id"])
     return ids
@@ -35,15 +38,22 @@ def unique(prefix: str) -> str:
 
 
 def arithmetic_rows(n: int) -> list[dict[str, Any]]:
-    return [{"id": f"r{i}", "input": f"What is {i} plus {i + 1000}?", "output": str(2 * i + 1000)} for i in range(n)]
+    return [
+        {"id": f"r{i}", "input": f"What is {i} plus {i + 1000}?", "output": str(2 * i + 1000)}
+        for i in range(n)
+    ]
 
 
 def register_answers(rows: list[dict[str, Any]]) -> None:
-    sim("/_sim/answer-key", {"rows": [{"input": r["input"], "expected": r["output"]} for r in rows]})
+    sim(
+        "/_sim/answer-key", {"rows": [{"input": r["input"], "expected": r["output"]} for r in rows]}
+    )
 
 
 def connect_openrouter(api: Any) -> None:
-    response = api.http.put("/v1/integrations/openrouter", json={"secret": "sk-or-test-" + uuid.uuid4().hex})
+    response = api.http.put(
+        "/v1/integrations/openrouter", json={"secret": "sk-or-test-" + uuid.uuid4().hex}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -52,7 +62,12 @@ def push_leaderboard(api: Any, rows: list[dict[str, Any]], **extra: Any) -> str:
     body = {
         "name": unique("ranked"),
         "system_prompt": "Answer with the number only.\n\n{input}",
-        "dataset": {"mode": "push", "daily_limit": None, "monthly_limit": None, "consolidate_every_events": None},
+        "dataset": {
+            "mode": "push",
+            "daily_limit": None,
+            "monthly_limit": None,
+            "consolidate_every_events": None,
+        },
     } | extra
     response = api.post("/v1/leaderboards", json=body)
     assert response.status_code == 201, response.text
@@ -64,7 +79,9 @@ def push_leaderboard(api: Any, rows: list[dict[str, Any]], **extra: Any) -> str:
 
 
 def add_openrouter(api: Any, lb: str, model_id: str) -> str:
-    response = api.post(f"/v1/leaderboard/{lb}/models", json={"platform": "openrouter", "model_id": model_id})
+    response = api.post(
+        f"/v1/leaderboard/{lb}/models", json={"platform": "openrouter", "model_id": model_id}
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
@@ -77,4 +94,6 @@ def wait_for_run(api: Any, lb: str, run_id: str, *, timeout: float = 120.0) -> d
         if run["status"] not in ("queued", "running"):
             return run
         time.sleep(0.3)
-    raise AssertionError(f"run {run_id} still {run.get('status')} after {timeout}s: {run.get('progress')}")
+    raise AssertionError(
+        f"run {run_id} still {run.get('status')} after {timeout}s: {run.get('progress')}"
+    )

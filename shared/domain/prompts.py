@@ -74,7 +74,7 @@ def message_text(content: Any) -> str:
     if isinstance(content, list):
         return "\n".join(part["text"] for part in content if _is_text_part(part))
     raise ValueError(
-        f"message content must be a string, null or an array of parts, got {content!r}"
+        f"message content must be a string, null or an array of parts, not {type(content).__name__}"
     )
 
 

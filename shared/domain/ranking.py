@@ -82,6 +82,8 @@ class RowResult:
 
 @dataclass(frozen=True, slots=True)
 class ModelStats:
+    """One model's line of the ranking; the ``diff_*`` fields compare it with the leader."""
+
     model: str
     rank: int
     n_rows: int
@@ -110,6 +112,8 @@ class ModelStats:
 
 @dataclass(frozen=True, slots=True)
 class Ranking:
+    """The models in rank order, the leader, and the models tied with it (leader included)."""
+
     models: list[ModelStats]
     leader: str | None
     tied: list[str]
@@ -117,6 +121,7 @@ class Ranking:
     seed: int
     resamples: int
     confidence: float
+    max_leader_error_rate: float
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +133,7 @@ class Ranking:
                 "seed": self.seed,
                 "resamples": self.resamples,
                 "confidence": self.confidence,
+                "max_leader_error_rate": self.max_leader_error_rate,
             },
             "models": [m.to_json() for m in self.models],
         }
@@ -175,6 +181,7 @@ def rank_models(
         seed=seed,
         resamples=resamples,
         confidence=confidence,
+        max_leader_error_rate=max_leader_error_rate,
     )
 
 

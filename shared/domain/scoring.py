@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -69,13 +70,17 @@ NORMALISATION_ORDER: tuple[Normalisation, ...] = (
 _Tolerance = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
+def _default_normalisation() -> list[Normalisation]:
+    return ["trim"]
+
+
 class ExactConfig(BaseModel):
     """How exact-match evaluation compares an output with the expected answer."""
 
     # The field is ``json`` on the wire; ``json_`` here because BaseModel has a ``json`` method.
-    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True)
 
-    normalize: list[Normalisation] = Field(default_factory=lambda: ["trim"])
+    normalize: list[Normalisation] = Field(default_factory=_default_normalisation)
     numeric_tolerance: _Tolerance | None = None
     relative_tolerance: _Tolerance | None = None
     json_: bool = Field(default=False, alias="json")
@@ -163,7 +168,7 @@ def score_exact(output: str, expected: str | None, config: ExactConfig) -> Score
     )
 
 
-def normalize_text(text: str, steps: list[Normalisation] | tuple[Normalisation, ...]) -> str:
+def normalize_text(text: str, steps: Iterable[Normalisation]) -> str:
     """``text`` with the chosen normalisations applied in :data:`NORMALISATION_ORDER`."""
     chosen = set(steps)
     if "unicode" in chosen:

@@ -54,6 +54,7 @@ def compute_ranking(
     ranking = rank_models(rows, seed=seed).to_json()
     labels = {m["id"]: m["label"] for m in run["model_configs"]}
     for model in ranking["models"]:
+        model["model_id"] = model.pop("model")  # the API's word for a candidate's id
         model["label"] = labels.get(model["model_id"], model["model_id"])
     return ranking | {
         "run_id": run["id"],

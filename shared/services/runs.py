@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.clock import iso, utcnow
-from shared.domain.estimate import ModelCostInput, estimate_run
+from shared.domain.estimate import LatencySource, ModelCostInput, estimate_run
 from shared.domain.prompts import PROMPT_VERSION
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -277,6 +277,7 @@ def _estimate(
         ours = measured.get(endpoint_key(model["config"])) or {}
         published = model.get("published") or {}
         pricing = model["config"].get("pricing") or {}
+        basis: LatencySource
         if ours.get("p50_ms") is not None:
             latency, basis = float(ours["p50_ms"]), "measured"
         elif published.get("latency_p50_ms") is not None:

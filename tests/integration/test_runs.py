@@ -61,7 +61,9 @@ def test_a_run_of_three_models_ranks_them_by_their_accuracy(ranked, deps):
     assert ranking["leader"] == ranking["models"][0]["model_id"]
     assert ranking["tied"] == [ranking["leader"]]
     assert all(m["n_rows"] == ROWS and m["n_errors"] == 0 for m in ranking["models"])
-    assert all(m["latency_p50_ms"] is not None and m["cost_total_usd"] > 0 for m in ranking["models"])
+    assert all(
+        m["latency_p50_ms"] is not None and m["cost_total_usd"] > 0 for m in ranking["models"]
+    )
 
     # Run log: source, times, cost split, snapshots; progress complete.
     assert run["source"] == "manual"
@@ -80,7 +82,10 @@ def test_a_run_of_three_models_ranks_them_by_their_accuracy(ranked, deps):
     assert board["selected_model"]["id"] == ranking["leader"]
     assert board["ranking"]["run_id"] == body["id"]
     listed = api.get(f"/v1/leaderboard/{lb}/runs").json()["items"]
-    assert listed[0]["id"] == body["id"] and listed[0]["ranking_summary"]["leader"] == ranking["leader"]
+    assert (
+        listed[0]["id"] == body["id"]
+        and listed[0]["ranking_summary"]["leader"] == ranking["leader"]
+    )
 
 
 def test_injected_429s_and_500s_are_retried_and_scores_stay_right(ranked):
@@ -108,7 +113,9 @@ def test_two_concurrent_run_requests_one_is_refused(ranked):
     for model in add_models({"id": unique("sim/a")}, {"id": unique("sim/b")}):
         add_openrouter(api, lb, model)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        answers = list(pool.map(lambda _: api.post(f"/v1/leaderboard/{lb}/runs", json={}), range(2)))
+        answers = list(
+            pool.map(lambda _: api.post(f"/v1/leaderboard/{lb}/runs", json={}), range(2))
+        )
     assert sorted(a.status_code for a in answers) == [202, 409]
     refused = next(a for a in answers if a.status_code == 409).json()["error"]
     accepted = next(a for a in answers if a.status_code == 202).json()
@@ -123,7 +130,10 @@ def test_two_concurrent_run_requests_one_is_refused(ranked):
 
 def test_a_shard_delivered_twice_is_counted_once(ranked, deps):
     api, lb = ranked
-    models = [add_openrouter(api, lb, m) for m in add_models({"id": unique("sim/x")}, {"id": unique("sim/y")})]
+    models = [
+        add_openrouter(api, lb, m)
+        for m in add_models({"id": unique("sim/x")}, {"id": unique("sim/y")})
+    ]
     run_id = api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"]
     run = wait_for_run(api, lb, run_id)
     assert run["status"] == "completed"
@@ -138,7 +148,10 @@ def test_a_shard_delivered_twice_is_counted_once(ranked, deps):
             )
             assert again.status_code == 200 and again.json()["status"] == "dropped"
     # And the counting itself refuses a second completion of the same shard.
-    assert deps.runs.complete_shard(lb, run_id, model_id=models[0], shard=0, counts={"rows_done": 25}) is None
+    assert (
+        deps.runs.complete_shard(lb, run_id, model_id=models[0], shard=0, counts={"rows_done": 25})
+        is None
+    )
     after = api.get(f"/v1/leaderboard/{lb}/runs/{run_id}").json()
     assert after["progress"] == run["progress"]
     assert all(p["rows_done"] == ROWS for p in after["progress"]["models"].values())
@@ -161,7 +174,9 @@ def test_a_push_dataset_needs_100_rows_before_models(workspace):
     connect_openrouter(api)
     lb = push_leaderboard(api, arithmetic_rows(40))
     [model] = add_models({"id": unique("sim/early")})
-    early = api.post(f"/v1/leaderboard/{lb}/models", json={"platform": "openrouter", "model_id": model})
+    early = api.post(
+        f"/v1/leaderboard/{lb}/models", json={"platform": "openrouter", "model_id": model}
+    )
     assert early.status_code == 409
     error = early.json()["error"]
     assert (error["code"], error["rows"], error["required_rows"]) == ("dataset_too_small", 40, 100)
@@ -169,7 +184,10 @@ def test_a_push_dataset_needs_100_rows_before_models(workspace):
 
 def test_cancel_stops_a_run_and_frees_the_leaderboard(ranked, deps):
     api, lb = ranked
-    slow = add_models({"id": unique("sim/slow"), "latency_ms": {"fixed": 300}}, {"id": unique("sim/slow2"), "latency_ms": {"fixed": 300}})
+    slow = add_models(
+        {"id": unique("sim/slow"), "latency_ms": {"fixed": 300}},
+        {"id": unique("sim/slow2"), "latency_ms": {"fixed": 300}},
+    )
     for model in slow:
         add_openrouter(api, lb, model)
     run_id = api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"]
@@ -185,13 +203,19 @@ def test_cancel_stops_a_run_and_frees_the_leaderboard(ranked, deps):
 
 def test_a_stalled_run_is_failed_by_the_watchdog(ranked, deps, stack):
     api, lb = ranked
-    for model in add_models({"id": unique("sim/w1"), "latency_ms": {"fixed": 200}}, {"id": unique("sim/w2")}):
+    for model in add_models(
+        {"id": unique("sim/w1"), "latency_ms": {"fixed": 200}}, {"id": unique("sim/w2")}
+    ):
         add_openrouter(api, lb, model)
     run_id = api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"]
     from shared.clock import utcnow
 
     deps.runs.update(lb, run_id, {"deadline_at": utcnow()})  # as if its shards had stalled
-    fired = httpx.post(f"{stack.base_url}/internal/jobs/runs-watchdog", headers={"X-DrGero-Internal-Key": INTERNAL_KEY}, timeout=60)
+    fired = httpx.post(
+        f"{stack.base_url}/internal/jobs/runs-watchdog",
+        headers={"X-DrGero-Internal-Key": INTERNAL_KEY},
+        timeout=60,
+    )
     assert fired.status_code == 200 and run_id in fired.json()["failed"]
     run = api.get(f"/v1/leaderboard/{lb}/runs/{run_id}").json()
     assert run["status"] == "failed"
@@ -213,4 +237,7 @@ def _base(api) -> str:
 def _model_stats(stats: dict, model_id: str) -> dict:
     per_model = stats.get("models", stats)
     entry = per_model.get(model_id, {})
-    return {"429": entry.get("429", entry.get("rate_limited", 0)), "500": entry.get("500", entry.get("errors", 0))}
+    return {
+        "429": entry.get("429", entry.get("rate_limited", 0)),
+        "500": entry.get("500", entry.get("errors", 0)),
+    }

@@ -1,0 +1,321 @@
+"""Exact-match evaluation."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from shared.domain.scoring import (
+    ExactConfig,
+    Score,
+    normalize_text,
+    parse_number,
+    score_exact,
+    strip_code_fence,
+)
+
+ALL_STEPS = ["trim", "case", "whitespace", "punctuation", "unicode"]
+
+
+def cfg(**kw) -> ExactConfig:
+    return ExactConfig.model_validate(kw)
+
+
+def passed(output, expected, **kw) -> bool | None:
+    return score_exact(output, expected, cfg(**kw)).passed
+
+
+# Config.
+
+
+def test_defaults():
+    config = ExactConfig()
+    assert config.normalize == ["trim"]
+    assert config.match == "exact"
+    assert config.strip_code_fences is True
+    assert config.json_ is False
+    assert config.numeric_tolerance is None and config.relative_tolerance is None
+    assert config.model_dump()["json"] is False
+    assert ExactConfig.model_validate(ExactConfig(json=True).model_dump()).json_ is True
+    assert ExactConfig.model_validate({"json_": True}).json_ is True  # a dump by field name
+
+
+def test_config_refuses_unknown_fields_and_steps():
+    with pytest.raises(ValidationError):
+        cfg(normalise=["trim"])
+    with pytest.raises(ValidationError):
+        cfg(normalize=["stem"])
+
+
+def test_config_refuses_negative_or_infinite_tolerances():
+    with pytest.raises(ValidationError):
+        cfg(numeric_tolerance=-0.1)
+    with pytest.raises(ValidationError):
+        cfg(relative_tolerance=float("inf"))
+
+
+@pytest.mark.parametrize("option", [{"json": True}, {"numeric_tolerance": 0.1}])
+@pytest.mark.parametrize("match", ["contains", "regex"])
+def test_json_and_tolerances_need_exact_match(option, match):
+    with pytest.raises(ValidationError, match="only apply with match 'exact'"):
+        cfg(match=match, **option)
+
+
+# Basics.
+
+
+def test_no_expected_answer_is_not_scored():
+    assert score_exact("anything", None, ExactConfig()) == Score(None, None, "no expected answer")
+
+
+def test_exact_match_scores_one_or_zero():
+    assert score_exact("Paris", "Paris", ExactConfig()) == Score(
+        1.0, True, "output equals the expected answer"
+    )
+    assert score_exact("paris", "Paris", ExactConfig()) == Score(
+        0.0, False, "output differs from the expected answer"
+    )
+
+
+def test_default_trims_but_keeps_case_and_inner_whitespace():
+    assert passed("  Paris \n", "Paris")
+    assert not passed("New  York", "New York")
+    assert not passed("PARIS", "Paris")
+
+
+def test_no_normalisation_at_all():
+    assert not passed(" Paris", "Paris", normalize=[])
+    assert passed("Paris", "Paris", normalize=[])
+
+
+def test_empty_expected_answer_is_an_answer():
+    assert passed("", "")
+    assert passed("   ", "")
+    assert not passed("x", "")
+
+
+# Normalisation.
+
+
+def test_each_normalisation():
+    assert normalize_text("  a  ", ["trim"]) == "a"
+    assert normalize_text("ÉCOLE Straße", ["case"]) == "école strasse"
+    assert normalize_text(" a \t\n b ", ["whitespace"]) == " a b "
+    assert normalize_text("a, b. «c»! d-e_f (g) $5 +1 =2% #3 <4>", ["punctuation"]) == (
+        "a b c def g $5 +1 =2 3 <4>"
+    )
+    compatibility_forms = "\uff21\uff22\uff23\uff11\uff12\uff13 \ufb01 \u00b2"  # full-width, fi, ²
+    assert normalize_text(compatibility_forms, ["unicode"]) == "ABC123 fi 2"
+
+
+def test_normalisation_order_is_fixed_whatever_the_list_order():
+    text = "  The  ANSWER is: «\uff30\uff41\uff52\uff49\uff53» .  "  # full-width Paris
+    expected = "the answer is paris"
+    assert normalize_text(text, ALL_STEPS) == expected
+    assert normalize_text(text, list(reversed(ALL_STEPS))) == expected
+    assert normalize_text(text, ALL_STEPS + ALL_STEPS) == expected
+
+
+def test_punctuation_is_removed_before_trim():
+    assert passed("Paris .", "Paris", normalize=["trim", "punctuation"])
+
+
+def test_full_normalisation_match():
+    assert passed(" the  Eiffel-Tower! ", "The EiffelTower", normalize=ALL_STEPS)
+    assert not passed("the Eiffel Tower", "The EiffelTower", normalize=ALL_STEPS)
+
+
+# Code fences.
+
+
+def test_strip_code_fence():
+    assert strip_code_fence('```json\n{"a": 1}\n```') == '{"a": 1}'
+    assert strip_code_fence("  ```\n42\n```  \n") == "42"
+    assert strip_code_fence("```42```") == "42"
+    assert strip_code_fence("```\nline1\nline2```") == "line1\nline2"
+    assert strip_code_fence("Answer:\n```\n42\n```") == "Answer:\n```\n42\n```"
+    assert strip_code_fence("```a``` and ```b```") == "```a``` and ```b```"
+    assert strip_code_fence("``````") == ""
+    assert strip_code_fence("`````") == "`````"
+
+
+def test_fenced_output_is_unwrapped_by_default():
+    assert passed("```\nParis\n```", "Paris")
+    assert not passed("```\nParis\n```", "Paris", strip_code_fences=False)
+    assert passed("```text\nParis\n```", "```\nParis\n```")
+
+
+# Numbers.
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("42", Decimal(42)),
+        (" -3.5 ", Decimal("-3.5")),
+        ("+7", Decimal(7)),
+        ("\u22122", Decimal(-2)),
+        ("1,234.5", Decimal("1234.5")),
+        ("1,234,567", Decimal(1234567)),
+        ("$3", Decimal(3)),
+        ("-$3.50", Decimal("-3.50")),
+        ("$ -3", Decimal(-3)),
+        ("€12", Decimal(12)),
+        ("42%", Decimal(42)),
+        ("42 %", Decimal(42)),
+        (".5", Decimal("0.5")),
+        ("5.", Decimal(5)),
+        ("1e-3", Decimal("0.001")),
+        ("2.5E+2", Decimal(250)),
+        ("1e400", Decimal("1e400")),
+    ],
+)
+def test_parse_number(text, value):
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "abc", "1,23", "12,3456", "1 234", "--3", "-$-3", "3 apples", "nan", "inf", "١٢", "0x10"],
+)
+def test_not_numbers(text):
+    assert parse_number(text) is None
+
+
+def test_numbers_compare_only_when_a_tolerance_is_set():
+    assert not passed("3.0", "3")
+    assert passed("3.0", "3", numeric_tolerance=0)
+    assert passed("$1,000", "1000", numeric_tolerance=0)
+    assert passed("50%", "50", numeric_tolerance=0)
+    assert not passed("50%", "0.5", numeric_tolerance=0)
+
+
+def test_absolute_tolerance_is_inclusive_and_decimal():
+    score = score_exact("3.1", "3", cfg(numeric_tolerance=0.1))
+    assert score == Score(1.0, True, "numbers 3.1 and 3 within tolerance")
+    assert not passed("3.11", "3", numeric_tolerance=0.1)
+    assert passed("-0.05", "0.05", numeric_tolerance=0.1)
+
+
+def test_relative_tolerance_scales_with_the_larger_magnitude():
+    assert passed("101", "100", relative_tolerance=0.01)
+    assert passed("99", "100", relative_tolerance=0.01)
+    assert not passed("98.9", "100", relative_tolerance=0.01)
+    assert passed("0", "0", relative_tolerance=0.01)
+    assert not passed("0.001", "0", relative_tolerance=0.01)
+
+
+def test_either_tolerance_suffices():
+    config = {"numeric_tolerance": 0.5, "relative_tolerance": 0.01}
+    assert passed("1000", "1009", **config)  # relative: 9 <= 10.09
+    assert passed("1.4", "1", **config)  # absolute
+    assert not passed("1.6", "1", **config)
+
+
+def test_non_numbers_fall_back_to_strings():
+    assert passed("about three", "about three", numeric_tolerance=1)
+    assert not passed("3 apples", "3", numeric_tolerance=1)
+
+
+# JSON.
+
+
+def test_json_values_ignore_key_order_and_number_spelling():
+    config = {"json": True}
+    assert passed('{"b": [1, 2], "a": 1.0}', '{"a": 1, "b": [1.00, 2]}', **config)
+    assert not passed('{"b": [2, 1], "a": 1}', '{"a": 1, "b": [1, 2]}', **config)
+    assert not passed('{"a": 1}', '{"a": 1, "b": null}', **config)
+    assert not passed("true", "1", **config)
+    assert not passed("[1]", "1", **config)
+    assert passed("null", " null ", **config)
+    assert score_exact('{"a":1}', '{"a":1}', cfg(json=True)).detail == "JSON values equal"
+    assert score_exact('{"a":1}', '{"a":2}', cfg(json=True)).detail == "JSON values differ"
+
+
+def test_json_strings_are_normalised_and_numbers_use_tolerances():
+    config = {"json": True, "normalize": ["case", "trim"], "numeric_tolerance": 0.01}
+    assert passed('{"city": " PARIS ", "t": 20.005}', '{"city": "paris", "t": 20}', **config)
+    assert not passed('{"City": "paris", "t": 20}', '{"city": "paris", "t": 20}', **config)
+    assert not passed('{"city": "paris", "t": 20.02}', '{"city": "paris", "t": 20}', **config)
+
+
+def test_fenced_json_is_compared_as_json():
+    assert passed('```json\n{"a": [1, 2]}\n```', '{"a":[1,2]}', json=True)
+
+
+def test_json_nan_is_not_json_and_invalid_json_falls_back():
+    assert not passed("NaN", "NaN ", json=True, normalize=[])
+    assert passed("NaN", "NaN ", json=True)
+    assert passed("{not json", "{not json", json=True)
+    assert not passed("{not json", '{"a": 1}', json=True)
+
+
+# Contains and regex.
+
+
+def test_contains():
+    config = {"match": "contains", "normalize": ["case", "trim"]}
+    assert score_exact("The capital is PARIS.", "paris", cfg(**config)) == Score(
+        1.0, True, "output contains the expected answer"
+    )
+    assert not passed("The capital is Lyon.", "paris", **config)
+    assert passed("", "", **config)
+    assert not passed("anything", "  ", **config)
+
+
+def test_regex_fullmatches_the_normalised_output():
+    assert score_exact(" 42 ", r"\d+", cfg(match="regex")) == Score(
+        1.0, True, "output matches the pattern"
+    )
+    assert not passed("42 apples", r"\d+", match="regex")
+    assert passed("Answer: B", r"answer: [a-d]", match="regex", normalize=["case"])
+    assert not passed("Answer: B", r"answer: [a-d]", match="regex")
+    assert not passed("a\nb", r"a.b", match="regex")
+    assert passed("a\nb", r"(?s)a.b", match="regex")
+
+
+def test_regex_pattern_is_not_unwrapped_or_normalised():
+    assert passed("```\nx\n```", r"x", match="regex")
+    assert passed("A  B", r"a b", match="regex", normalize=["case", "whitespace"])
+    assert not passed("A  B", r"a  b", match="regex", normalize=["case", "whitespace"])
+
+
+def test_invalid_regex_is_not_scored():
+    score = score_exact("x", "(", cfg(match="regex"))
+    assert score.value is None and score.passed is None
+    assert score.detail.startswith("the expected answer is not a valid regular expression")
+
+
+# Properties.
+
+text = st.text(max_size=40)
+steps = st.lists(st.sampled_from(ALL_STEPS), unique=True)
+
+
+@given(answer=text, steps=steps)
+def test_an_answer_always_matches_itself(answer, steps):
+    assert passed(answer, answer, normalize=steps)
+    assert passed(answer, answer, normalize=steps, match="contains")
+
+
+@given(answer=text, steps=steps)
+def test_normalisation_is_idempotent(answer, steps):
+    once = normalize_text(answer, steps)
+    assert normalize_text(once, steps) == once
+
+
+@given(output=text, expected=text, steps=steps)
+def test_scores_are_binary_and_consistent(output, expected, steps):
+    score = score_exact(output, expected, cfg(normalize=steps))
+    assert (score.value, score.passed) in {(1.0, True), (0.0, False)}
+
+
+@given(
+    a=st.decimals(
+        allow_nan=False, allow_infinity=False, places=3, max_value=10**6, min_value=-(10**6)
+    )
+)
+def test_a_number_is_within_any_tolerance_of_its_own_formatting(a):
+    assert passed(f"{a:,}", str(a), numeric_tolerance=0)
