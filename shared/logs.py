@@ -4,7 +4,8 @@ Scrubbing happens where records are born: :func:`configure` installs a log-recor
 replaces anything shaped like one of our tokens (``drgero_...``, ``hpd_...``), a provider key
 (``sk-...``) or a Hugging Face token (``hf_...``) with a masked form. Every record of every
 logger in the process passes through it, ours and the libraries', whatever handler later writes
-it, so a careless log call cannot leak a secret. Request headers are never logged in the first place.
+it, so a careless log call cannot leak a secret. Request headers are never logged in the first
+place.
 """
 
 from __future__ import annotations

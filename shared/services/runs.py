@@ -18,7 +18,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.clock import iso, utcnow
-from shared.domain.estimate import LatencySource, ModelCostInput, estimate_run
+from shared.domain.estimate import (
+    DEFAULT_LATENCY_MS,
+    LatencySource,
+    ModelCostInput,
+    estimate_run,
+)
 from shared.domain.prompts import PROMPT_VERSION
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -31,7 +36,6 @@ from shared.wiring import Deps
 
 Source = Literal["manual", "schedule", "dataset_improvement"]
 PREPARE_TASK_PATH = "/internal/tasks/prepare-run"
-DEFAULT_LATENCY_MS = 2000.0
 
 
 class RunCreate(BaseModel):

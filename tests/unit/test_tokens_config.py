@@ -62,8 +62,30 @@ def test_a_bare_end_date_means_the_end_of_that_day_utc():
         config.check_end_date_in_future(datetime(2027, 3, 2, tzinfo=UTC))
 
 
-def test_get_datasets_are_refused_clearly_for_now():
-    with pytest.raises(ValidationError, match="GET datasets"):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "hf://datasets/acme/evals/data/test.jsonl",
+        "hf://datasets/acme/evals/test.jsonl.gz",
+        "https://huggingface.co/datasets/acme/evals/resolve/main/data/test.jsonl",
+    ],
+)
+def test_get_datasets_take_hugging_face_jsonl_urls(url):
+    board = LeaderboardCreate.model_validate(
+        {"name": "n", "system_prompt": "p", "dataset": {"mode": "get", "url": url}}
+    )
+    assert board.dataset.url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("https://example.com/data.jsonl", "Hugging Face dataset file"),
+        ("hf://datasets/acme/evals/data.csv", ".jsonl or .jsonl.gz"),
+    ],
+)
+def test_other_get_urls_are_refused_with_the_accepted_forms(url, fragment):
+    with pytest.raises(ValidationError, match=fragment):
         LeaderboardCreate.model_validate(
-            {"name": "n", "system_prompt": "p", "dataset": {"mode": "get", "url": "hf://x"}}
+            {"name": "n", "system_prompt": "p", "dataset": {"mode": "get", "url": url}}
         )
