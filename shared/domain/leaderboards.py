@@ -112,7 +112,13 @@ class ExactEvaluation(ExactConfig):
 
 
 class JudgeEvaluation(JudgeConfig):
+    """The judge is an OpenRouter model by default; ``endpoint`` may name any other endpoint
+    (the stored config of a custom or Hugging Face endpoint, as candidates use)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     type: Literal["judge"]
+    endpoint: dict[str, Any] | None = None
 
 
 class HumanEvaluation(BaseModel):

@@ -160,18 +160,35 @@ def error_response(error: DrGeroError) -> flask.Response:
     return json_response(error_body(error), error.status, headers)
 
 
+# Tags of our discriminated unions: pydantic puts the chosen tag into an error's location
+# ("dataset.push.daily_limit"); clients know the field as "dataset.daily_limit".
+UNION_TAGS = frozenset(
+    {"push", "get", "exact", "judge", "human", "openrouter", "custom", "huggingface", "drgero"}
+)
+
+
 def validation_error(exc: ValidationError) -> ValidationFailed:
-    problems = [
-        {
-            "field": ".".join(str(part) for part in item["loc"]) or None,
-            "message": item["msg"].removeprefix("Value error, "),
-            "type": item["type"],
-        }
-        for item in exc.errors(include_url=False, include_input=False)
-    ]
+    problems = [_problem(item) for item in exc.errors(include_url=False, include_input=False)]
     first = problems[0]
     where = f"{first['field']}: " if first["field"] else ""
     return ValidationFailed(f"invalid request: {where}{first['message']}", errors=problems)
+
+
+def _problem(item: Any) -> dict[str, Any]:
+    loc = [str(part) for i, part in enumerate(item["loc"]) if i == 0 or part not in UNION_TAGS]
+    message = item["msg"].removeprefix("Value error, ")
+    if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        ctx = item.get("ctx") or {}
+        discriminator = str(ctx.get("discriminator", "")).strip("'")
+        loc.append(discriminator)
+        expected = ctx.get("expected_tags", "")
+        tag = ctx.get("tag")
+        message = (
+            f"must be one of {expected} (got {tag!r})"
+            if item["type"] == "union_tag_invalid"
+            else f"is required: one of {expected}"
+        )
+    return {"field": ".".join(loc) or None, "message": message, "type": item["type"]}
 
 
 def bearer_token(request: flask.Request) -> str | None:

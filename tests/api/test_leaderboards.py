@@ -95,7 +95,8 @@ def test_defaults_filled_when_omitted(workspace):
     body = r.json()
     dataset = {k: v for k, v in body["dataset"].items() if k in DEFAULT_DATASET}
     assert dataset == DEFAULT_DATASET
-    assert body["evaluation"] == {"type": "exact"}
+    assert body["evaluation"]["type"] == "exact"
+    assert body["evaluation"]["normalize"] == ["trim"]  # exact match defaults, spelled out
     assert body["schedule"] is None
 
 
@@ -112,14 +113,17 @@ def test_nullable_limits_and_judge_settings_are_kept(workspace):
             "consolidate_every_events": None,
             "consolidate_every_hours": None,
         },
-        "evaluation": {"type": "judge", "rubric": "be kind", "judge_model": "openai/gpt-4o"},
+        "evaluation": {"type": "judge", "rubric": "be kind", "model": "openai/gpt-4o"},
     }
     r = create(workspace.api, body)
     assert r.status_code == 201, r.text
     got = r.json()
     for key, value in body["dataset"].items():
         assert got["dataset"][key] == value, key
-    assert got["evaluation"] == body["evaluation"]
+    assert got["evaluation"] == got["evaluation"] | body["evaluation"]
+    assert got["evaluation"]["max_attempts"] == 3  # defaults are filled in
+    typo = {**body, "evaluation": {"type": "judge", "judge_model": "openai/gpt-4o"}}
+    assert_422(create(workspace.api, typo), "evaluation.judge_model")
 
 
 def test_name_and_prompt_are_trimmed(workspace):
@@ -317,10 +321,10 @@ def test_missing_system_prompt_and_dataset(workspace):
     assert fields == {"system_prompt", "dataset"}
 
 
-def test_get_mode_is_refused_clearly(workspace):
+def test_get_mode_needs_a_hugging_face_dataset_file(workspace):
     body = {**EXAMPLE, "dataset": {"mode": "get", "url": "https://huggingface.co/d/x.jsonl"}}
-    error = assert_422(create(workspace.api, body), "dataset")
-    assert "GET" in error["message"] and "push" in error["message"]
+    error = assert_422(create(workspace.api, body), "dataset.url")
+    assert "hf://datasets/" in error["message"] and "resolve" in error["message"]
     assert count_leaderboards(workspace.api) == 0
 
 
