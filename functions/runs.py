@@ -70,12 +70,13 @@ def _ranking(request: flask.Request, leaderboard_id: str) -> dict:
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/reviews")
 def _reviews(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
+    principal = _caller(request)
     status = request.args.get("status") or None
     if status is not None and status not in ("pending", "reviewed"):
         raise ValidationFailed("status is pending or reviewed", code="invalid_status")
     return reviews.list_reviews(
         wiring.deps(),
-        _caller(request),
+        principal,
         leaderboard_id,
         run_id,
         status=status,  # type: ignore[arg-type]

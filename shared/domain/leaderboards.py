@@ -79,7 +79,7 @@ class PushDatasetConfig(BaseModel):
             raise ValueError(f"end_date {self.end_date.isoformat()} is already in the past")
 
 
-GET_URL_FORMS = ("hf://datasets/", "https://huggingface.co/datasets/")
+GET_URL_FORMS = ("hf://datasets/", "https://huggingface.co/datasets/", "https://hf.co/datasets/")
 
 
 class GetDatasetConfig(BaseModel):
@@ -112,13 +112,15 @@ class ExactEvaluation(ExactConfig):
 
 
 class JudgeEvaluation(JudgeConfig):
-    """The judge is an OpenRouter model by default; ``endpoint`` may name any other endpoint
-    (the stored config of a custom or Hugging Face endpoint, as candidates use)."""
+    """The judge is an OpenRouter model (``model``) by default, or any endpoint already attached
+    to the leaderboard as a candidate (``candidate_model_id``: custom, Hugging Face, Dr.Gero),
+    whose stored credentials it then uses. Free-form endpoint configs are not accepted: a
+    judge must never be able to borrow another credential of the workspace."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["judge"]
-    endpoint: dict[str, Any] | None = None
+    candidate_model_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
 class HumanEvaluation(BaseModel):

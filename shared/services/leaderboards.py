@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.clock import iso, utcnow
+from shared.clock import iso, jsonable, utcnow
 from shared.domain.leaderboards import (
     GetDatasetConfig,
     LeaderboardCreate,
@@ -160,6 +160,9 @@ def delete_leaderboard(deps: Deps, principal: Principal, leaderboard_id: str) ->
         raise Conflict(
             f"run {record.active_run_id} is active; cancel it first", code="run_in_progress"
         )
+    for model in deps.candidates.all(record.id):  # their endpoint tokens live in the workspace
+        if model["config"].get("secret_ref"):
+            deps.secrets.delete(record.workspace_id, model["config"]["secret_ref"])
     deps.leaderboards.delete_everything(record.id)
     deps.datasets.delete_prefix(f"datasets/{record.id}/")
     deps.datasets.delete_prefix(f"runs/{record.id}/")
@@ -188,7 +191,7 @@ def public_leaderboard(deps: Deps, record: LeaderboardRecord) -> dict[str, Any]:
         "workspace_id": record.workspace_id,
         "name": record.name,
         "system_prompt": record.system_prompt,
-        "dataset": {k: iso(v) if k == "end_date" else v for k, v in record.dataset.items()},
+        "dataset": jsonable(record.dataset),
         "evaluation": record.evaluation,
         "schedule": record.schedule,
         "created_at": iso(record.created_at),

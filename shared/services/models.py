@@ -88,6 +88,12 @@ def remove_model(deps: Deps, principal: Principal, leaderboard_id: str, model_id
     model = deps.candidates.get(leaderboard.id, model_id)
     if model is None:
         raise NotFound(f"model {model_id} is not a candidate here", code="model_not_found")
+    if (leaderboard.selection or {}).get("model_id") == model_id:
+        raise Conflict(
+            f"{model_id} is the leaderboard's production model; pin another model"
+            " (PUT .../selection) or run the leaderboard again first",
+            code="model_in_production",
+        )
     deps.candidates.delete(leaderboard.id, model_id)
     secret_ref = model["config"].get("secret_ref")
     if secret_ref:
@@ -161,7 +167,7 @@ def _checked_config(
             raise ValidationFailed(
                 f"{body.model_id!r} is not in the OpenRouter catalog", code="unknown_model"
             )
-        if found.expiration_date is not None and found.expiration_date <= utcnow().date():
+        if found.expiration_date is not None and found.expiration_date < utcnow().date():
             raise ValidationFailed(
                 f"{body.model_id!r} expired on {found.expiration_date}", code="model_expired"
             )
@@ -302,7 +308,7 @@ def _price_filter(
 ) -> str | None:
     if model.is_router:
         return "router"
-    if model.expiration_date is not None and model.expiration_date <= today:
+    if model.expiration_date is not None and model.expiration_date < today:
         return "expired"
     if f"openrouter:{model.id}" in present:
         return "already_added"

@@ -130,7 +130,8 @@ def _open_reviews(
                 continue
             item_id = f"{model_id}-{hashlib.sha256(r['row_id'].encode()).hexdigest()[:16]}"
             items.append({"id": item_id, "model_id": model_id, "row_id": r["row_id"],
-                          "expected": r.get("expected"), "output": r.get("output"),
+                          "input": r.get("input"), "expected": r.get("expected"),
+                          "output": r.get("output"),
                           "status": "pending", "score": None, "comment": None,
                           "created_at": now, "reviewed_at": None})  # fmt: skip
     deps.runs.add_review_items(run["leaderboard_id"], run["id"], items)
@@ -145,6 +146,14 @@ def _remember_latencies(deps: Deps, run: dict[str, Any], ranking: dict[str, Any]
     for model in ranking["models"]:
         key = keys.get(model["model_id"])
         if key and model.get("latency_p50_ms") is not None:
+            measured = {"latency_p50_ms": model["latency_p50_ms"],
+                        "latency_p95_ms": model.get("latency_p95_ms"),
+                        "latency_p99_ms": model.get("latency_p99_ms"),
+                        "mean_score": model.get("mean_score"), "run_id": run["id"]}  # fmt: skip
+            if deps.candidates.get(run["leaderboard_id"], model["model_id"]) is not None:
+                deps.candidates.update(
+                    run["leaderboard_id"], model["model_id"], {"measured": measured}
+                )
             deps.workspace_models.record_measured(
                 run["workspace_id"],
                 key,

@@ -33,12 +33,13 @@ from shared.providers.http import call_with_retries
 from shared.services.integrations import openrouter_key
 from shared.services.run_finalize import finalize_run
 from shared.services.run_prepare import shard_name
+from shared.services.runs import JUDGE_ENDPOINT
 from shared.wiring import Deps
 
 CANCEL_CHECK_SECONDS = 5.0
 # One line of a results object; absent values are null.
-RESULT_FIELDS = ("row_id", "expected", "output", "score", "error", "latency_ms", "prompt_tokens",
-                 "completion_tokens", "cost_usd", "judge_cost_usd")  # fmt: skip
+RESULT_FIELDS = ("row_id", "input", "expected", "output", "score", "error", "latency_ms",
+                 "prompt_tokens", "completion_tokens", "cost_usd", "judge_cost_usd")  # fmt: skip
 
 
 def results_name(leaderboard_id: str, run_id: str, model_id: str, shard: int) -> str:
@@ -142,11 +143,12 @@ def _endpoint(deps: Deps, run: dict[str, Any], config: dict[str, Any]) -> Endpoi
 def _judge(
     deps: Deps, run: dict[str, Any], evaluation: dict[str, Any]
 ) -> tuple[Endpoint, JudgeConfig]:
-    config = JudgeConfig.model_validate({k: v for k, v in evaluation.items() if k != "type"})
-    endpoint_config = {"platform": config.platform, "model_id": config.model}
-    extra = getattr(config, "endpoint", None)
-    if isinstance(extra, dict):  # "any candidate-type endpoint allowed"
-        endpoint_config = extra
+    fields = {k: v for k, v in evaluation.items() if k not in ("type", "candidate_model_id")}
+    config = JudgeConfig.model_validate(fields)
+    endpoint_config = run["endpoints"].get(JUDGE_ENDPOINT) or {
+        "platform": "openrouter",
+        "model_id": config.model,
+    }
     return _endpoint(deps, run, endpoint_config), config
 
 
@@ -195,6 +197,7 @@ def _evaluate_row(
 ) -> dict[str, Any]:
     result: dict[str, Any] = dict.fromkeys(RESULT_FIELDS) | {
         "row_id": row.id,
+        "input": row.input,
         "expected": row.expected,
     }
     try:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.clock import iso, utcnow
+from shared.clock import iso, jsonable, utcnow
 from shared.domain.estimate import (
     DEFAULT_LATENCY_MS,
     LatencySource,
@@ -107,16 +107,14 @@ def start_run(
             "name": leaderboard.name,
             "system_prompt": leaderboard.system_prompt,
             "prompt_version": PROMPT_VERSION,
-            "dataset": _json_safe(leaderboard.dataset),
+            "dataset": jsonable(leaderboard.dataset),
             "evaluation": leaderboard.evaluation,
         },
         "model_configs": [
             public_model(m) | {"endpoint_key": endpoint_key(m["config"])} for m in models
         ],
         # How to reach each model (no secrets, only references to them); not in the public log.
-        "endpoints": {
-            m["id"]: _resolved(deps, leaderboard.workspace_id, m["config"]) for m in models
-        },
+        "endpoints": _endpoints(deps, leaderboard, models),
         "dataset": None,  # pinned by the prepare task
         "shards_total": None,
         "shards_done": 0,
@@ -223,7 +221,7 @@ def public_run(run: dict[str, Any], *, summary: bool = False) -> dict[str, Any]:
     }
     if not summary:
         body["ranking"] = run.get("ranking")
-        body["dataset"] = _json_safe(run.get("dataset"))
+        body["dataset"] = jsonable(run.get("dataset"))
         body["leaderboard_config"] = run.get("leaderboard_config")
         body["model_configs"] = run.get("model_configs")
     return body
@@ -255,6 +253,27 @@ def _dataset_rows(leaderboard: LeaderboardRecord) -> tuple[int, bool]:
     if seen is not None:
         return int(seen), False
     return int(validation.get("valid_rows", 0)), bool(validation.get("complete"))
+
+
+JUDGE_ENDPOINT = "__judge__"
+
+
+def _endpoints(
+    deps: Deps, leaderboard: LeaderboardRecord, models: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Each candidate's endpoint, plus the judge's when it is one of the candidates."""
+    ws = leaderboard.workspace_id
+    endpoints = {m["id"]: _resolved(deps, ws, m["config"]) for m in models}
+    judge_id = leaderboard.evaluation.get("candidate_model_id")
+    if leaderboard.evaluation.get("type") == "judge" and judge_id:
+        judge = deps.candidates.get(leaderboard.id, judge_id)
+        if judge is None:
+            raise ValidationFailed(
+                f"the judge {judge_id} is no longer a candidate of this leaderboard",
+                code="judge_not_found",
+            )
+        endpoints[JUDGE_ENDPOINT] = _resolved(deps, ws, judge["config"])
+    return endpoints
 
 
 def _resolved(deps: Deps, workspace_id: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -318,13 +337,3 @@ def _prompt_tokens(leaderboard: LeaderboardRecord) -> int:
     from shared.domain.estimate import estimate_tokens
 
     return estimate_tokens(leaderboard.system_prompt) + 64
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value

@@ -61,8 +61,8 @@ def winner_selection(leaderboard: LeaderboardRecord) -> dict[str, Any]:
 def after_run(leaderboard: LeaderboardRecord, ranking: dict[str, Any]) -> dict[str, Any] | None:
     """The new selection once a run finished, or None when the strategy keeps the current one."""
     current = leaderboard.selection or {"strategy": "ranking_winner"}
-    if current.get("strategy") == "manual":
-        return None
+    if current.get("strategy") == "manual" or ranking.get("leader") is None:
+        return None  # pinned, or no leader yet (e.g. a human run awaiting reviews): keep it
     return _selection("ranking_winner", ranking.get("leader"), ranking.get("run_id"))
 
 

@@ -75,6 +75,9 @@ def update_workspace_model(
         fields["description"] = body.description
     if body.endpoint is not None:
         fields["endpoint"] = _stored_endpoint(deps, principal.workspace_id, body.endpoint, model_id)
+        old_secret = record["endpoint"].get("secret_ref")
+        if old_secret and fields["endpoint"].get("secret_ref") != old_secret:
+            deps.secrets.delete(principal.workspace_id, old_secret)
     deps.workspace_models.update(principal.workspace_id, model_id, fields)
     return public_workspace_model(record | fields)
 

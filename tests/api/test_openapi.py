@@ -28,9 +28,34 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from shared.domain import rows
-from shared.domain.leaderboards import EvaluationConfig, LeaderboardCreate, PushDatasetConfig
+from shared.domain.leaderboards import (
+    ExactEvaluation,
+    GetDatasetConfig,
+    HumanEvaluation,
+    JudgeEvaluation,
+    LeaderboardCreate,
+    LeaderboardUpdate,
+    PushDatasetConfig,
+)
+from shared.domain.models import (
+    AuthIn,
+    AutoSelectIn,
+    CustomModelIn,
+    DrGeroModelIn,
+    HuggingFaceModelIn,
+    OpenRouterModelIn,
+    Pricing,
+    ResponseIn,
+    WorkspaceModelCreate,
+)
+from shared.domain.schedule import ScheduleConfig
 from shared.domain.tokens import API_SCOPES, Scope
 from shared.services.accounts import ApiTokenCreate, DatasetTokenCreate
+from shared.services.integrations import IntegrationPut, ValidateRequest
+from shared.services.reviews import ReviewSubmit
+from shared.services.runs import RunCreate
+from shared.services.selection import SelectionPut
+from shared.services.workspace_models import WorkspaceModelUpdate
 from shared.settings import Settings
 from shared.storage.push_store import TOTAL_FIELDS
 from shared.storage.traces import TRACE_KINDS
@@ -38,7 +63,7 @@ from shared.web.routes import function_for_path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "docs" / "openapi.yaml"
-FUNCTION_MODULES = ("api", "push", "status", "consolidation", "jobs")
+FUNCTION_MODULES = ("api", "push", "status", "consolidation", "jobs", "runs", "worker")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 DOC_URI = "urn:drgero:openapi"
 
@@ -164,11 +189,33 @@ def test_url_map_sends_each_route_to_its_function() -> None:
     ("schema_name", "model"),
     [
         ("LeaderboardCreate", LeaderboardCreate),
+        ("LeaderboardUpdate", LeaderboardUpdate),
         ("PushDatasetConfig", PushDatasetConfig),
-        ("EvaluationConfig", EvaluationConfig),
+        ("GetDatasetConfig", GetDatasetConfig),
+        ("ExactEvaluation", ExactEvaluation),
+        ("JudgeEvaluation", JudgeEvaluation),
+        ("HumanEvaluation", HumanEvaluation),
+        ("ScheduleConfig", ScheduleConfig),
         ("ApiTokenCreate", ApiTokenCreate),
         ("DatasetTokenCreate", DatasetTokenCreate),
+        ("IntegrationPut", IntegrationPut),
+        ("ValidateIntegrations", ValidateRequest),
+        ("OpenRouterCandidate", OpenRouterModelIn),
+        ("CustomCandidate", CustomModelIn),
+        ("HuggingFaceCandidate", HuggingFaceModelIn),
+        ("DrGeroCandidate", DrGeroModelIn),
+        ("EndpointAuth", AuthIn),
+        ("ResponseFormat", ResponseIn),
+        ("Pricing", Pricing),
+        ("AutoSelect", AutoSelectIn),
+        ("SelectionPut", SelectionPut),
+        ("WorkspaceModelCreate", WorkspaceModelCreate),
+        ("WorkspaceModelUpdate", WorkspaceModelUpdate),
+        ("RunCreate", RunCreate),
+        ("ReviewSubmit", ReviewSubmit),
         ("ConsolidateTask", importlib.import_module("functions.consolidation").ConsolidateTask),
+        ("PrepareRunTask", importlib.import_module("functions.runs").PrepareTask),
+        ("EvaluateShardTask", importlib.import_module("functions.worker").ShardTask),
     ],
 )
 def test_request_schemas_match_the_models(schema_name: str, model: Any) -> None:
@@ -179,7 +226,7 @@ def test_request_schemas_match_the_models(schema_name: str, model: Any) -> None:
     forbids_extra = model.model_config.get("extra") == "forbid"
     assert (schema.get("additionalProperties", True) is False) == forbids_extra
     for name, field in model.model_fields.items():
-        documented = schema["properties"][name]
+        documented = schema["properties"][field.alias or name]  # the name on the wire
         if field.is_required():
             assert "default" not in documented, name
             continue

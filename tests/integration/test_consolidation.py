@@ -90,6 +90,8 @@ def test_nothing_pending_writes_no_version(workspace):
         "rounds": 0,
         "events_consolidated": 0,
         "version": None,
+        "changed_rows": 0,
+        "improvement_run_id": None,
     }
 
 

@@ -37,7 +37,7 @@ from devstack.pidfile import StackAlreadyRunning, end_stale_processes, write_pid
 from devstack.ports import free_port, port_is_free
 from devstack.processes import group_members, process_start_time
 from devstack.scheduler import DEFAULT_JOBS_FILE, Scheduler, load_jobs, next_fire_time
-from shared.web.routes import function_for_path
+from shared.web.routes import function_for_path, targets
 
 PROJECT = "drgero-local"
 
@@ -279,12 +279,7 @@ def _entry_point(target):
     return functions_framework.http(handler)
 
 
-push = _entry_point("push")
-status = _entry_point("status")
-consolidation = _entry_point("consolidation")
-jobs = _entry_point("jobs")
-api = _entry_point("api")
-"""
+""" + "".join(f'{target} = _entry_point("{target}")\n' for target in targets())
 
 
 @pytest.fixture(scope="module")
@@ -306,6 +301,10 @@ def dispatcher_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "/internal/tasks/consolidate",
         "/internal/jobs/consolidate-due",
         "/v1/leaderboards",
+        "/v1/leaderboard/lb1/runs",
+        "/v1/leaderboard/lb1/ranking",
+        "/internal/tasks/prepare-run",
+        "/internal/tasks/evaluate-shard",
     ],
 )
 def test_dispatcher_hands_each_path_to_its_function(dispatcher_url: str, path: str) -> None:
