@@ -204,9 +204,11 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
         )
 
         groups = emulators.process_groups()
+        service_env: dict[str, str] = {}
         for service in extra_services():
             services.append(service)
-            os.environ.update(service.start())
+            service_env |= service.start()
+            os.environ.update(service_env)
             groups.update(service.process_groups())
             write_pidfile(paths.pidfile, groups)
 
@@ -219,10 +221,11 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
         server, _ = serve(app, LOOPBACK, ports["DRGERO_DEV_PORT"])
         base_url = f"http://{LOOPBACK}:{server.server_port}"
         os.environ["DRGERO_INTERNAL_BASE_URL"] = base_url
+        os.environ["DRGERO_PUBLIC_BASE_URL"] = base_url
         scheduler = Scheduler(base_url, os.environ["DRGERO_INTERNAL_KEY"]).start()
 
         credentials = _workspace_credentials(base_url, paths.env_file)
-        _write_env_file(paths.env_file, base_url, credentials, emulators.env())
+        _write_env_file(paths.env_file, base_url, credentials, emulators.env() | service_env)
         _print_banner(base_url, credentials, paths, time.monotonic() - started)
 
         while not stopping.wait(timeout=FIRESTORE_SAVE_INTERVAL_SECONDS):
@@ -342,7 +345,8 @@ def _write_env_file(
             f"export DRGERO_WORKSPACE_ID={shlex.quote(credentials['workspace_id'])}",
         ]
     lines.append(
-        "# Emulators of the local stack, for CLI tools and scripts that use the Google clients:"
+        "# Emulators and the model simulator of the local stack (OPENROUTER_BASE_URL, HF_ENDPOINT),"
+        " for CLI tools and scripts:"
     )
     lines += [f"export {name}={shlex.quote(value)}" for name, value in emulator_env.items()]
     env_file.touch(mode=0o600)

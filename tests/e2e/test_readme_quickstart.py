@@ -23,12 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
-def _quickstart() -> str:
+def _readme_block(name: str) -> str:
     readme = (REPO / "README.md").read_text()
-    block = re.search(
-        r"<!-- quickstart:start -->\n```bash\n(.*?)```\n<!-- quickstart:end -->", readme, re.S
-    )
-    assert block, "the README lost its quickstart block"
+    pattern = rf"<!-- {name}:start -->\n```bash\n(.*?)```\n<!-- {name}:end -->"
+    block = re.search(pattern, readme, re.S)
+    assert block, f"the README lost its {name} block"
     return block.group(1)
 
 
@@ -102,7 +101,7 @@ def test_readme_quickstart_on_the_dev_stack(tmp_path: Path):
     stack = DevStack(tmp_path)
     values = stack.start()
     try:
-        script = _quickstart().replace("source .dev.env", f"source {stack.env_file}")
+        script = _readme_block("quickstart").replace("source .dev.env", f"source {stack.env_file}")
         run = subprocess.run(
             [
                 "bash",
@@ -138,6 +137,20 @@ def test_readme_quickstart_on_the_dev_stack(tmp_path: Path):
         chat = next(row for row in dataset if row["messages"])
         assert chat["input"] == "system: You are support.\n\nuser: Is there a free plan?"
         assert chat["metadata"]["tags"] == ["pricing"]
+
+        walk = _readme_block("ranking").replace("source .dev.env", f"source {stack.env_file}")
+        ranked = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", walk],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert ranked.returncode == 0, ranked.stderr
+        final = _json_documents(ranked.stdout)[-1]
+        assert len(final["ranking"]) == 3
+        assert all(m["mean_score"] is not None for m in final["ranking"])
+        assert final["selected"]["id"]
     finally:
         assert stack.stop() == 0
 
