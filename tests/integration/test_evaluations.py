@@ -42,8 +42,14 @@ def _get_leaderboard(api, url: str, **extra) -> httpx.Response:
     return api.post("/v1/leaderboards", json=body)
 
 
-def _two_models(api, lb: str, *accuracies: float) -> list[str]:
-    ids = add_models(*({"id": unique("sim/e"), "accuracy": a} for a in accuracies))
+def _two_models(api, lb: str, *accuracies: float, names: tuple[str, ...] = ()) -> list[str]:
+    """Candidates with these accuracies; fixed ``names`` make their right answers reproducible."""
+    ids = add_models(
+        *(
+            {"id": names[i] if names else unique("sim/e"), "accuracy": a}
+            for i, a in enumerate(accuracies)
+        )
+    )
     return [add_openrouter(api, lb, model) for model in ids]
 
 
@@ -97,11 +103,11 @@ def test_a_judge_run_scores_with_the_judge_and_counts_its_cost(workspace):
     connect_openrouter(api)
     rows = arithmetic_rows(100)
     register_answers(rows)
-    [judge] = add_models({"id": unique("sim/judge"), "judge": True, "malformed_rate": 0.2})
+    [judge] = add_models({"id": "sim/judging-judge", "judge": True, "malformed_rate": 0.2})
     lb = push_leaderboard(
         api, rows, evaluation={"type": "judge", "model": judge, "rubric": "exact number"}
     )
-    good, bad = _two_models(api, lb, 0.9, 0.3)
+    good, bad = _two_models(api, lb, 0.9, 0.3, names=("sim/judged-good", "sim/judged-bad"))
     run = wait_for_run(api, lb, api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"])
     assert run["status"] == "completed", run.get("failure")
     stats = {m["model_id"]: m for m in run["ranking"]["models"]}

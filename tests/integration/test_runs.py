@@ -33,10 +33,12 @@ def ranked(workspace):
 
 def test_a_run_of_three_models_ranks_them_by_their_accuracy(ranked, deps):
     api, lb = ranked
+    # Fixed ids: a simulated model's right answers are a hash of (model id, row), so the
+    # realised accuracies, and this test's outcome, are the same on every run.
     high, mid, low = add_models(
-        {"id": unique("sim/high"), "accuracy": 0.95},
-        {"id": unique("sim/mid"), "accuracy": 0.6},
-        {"id": unique("sim/low"), "accuracy": 0.25},
+        {"id": "sim/ranking-high", "accuracy": 0.95},
+        {"id": "sim/ranking-mid", "accuracy": 0.6},
+        {"id": "sim/ranking-low", "accuracy": 0.25},
     )
     ids = {add_openrouter(api, lb, model): model for model in (high, mid, low)}
     started = api.post(f"/v1/leaderboard/{lb}/runs", json={})
