@@ -28,6 +28,7 @@ from shared.providers.http import (
     json_of,
     provider_message_of,
     raise_for_upstream,
+    send,
     translating,
 )
 
@@ -176,6 +177,45 @@ def iter_sse_chat(lines: Iterable[str], *, label: str) -> Iterator[dict[str, Any
             raise InvalidUpstreamResponse(f"{label}: a stream event is not a JSON object")
         raise_embedded_error(chunk, label=label)
         yield chunk
+
+
+def post_chat(
+    client: httpx.Client,
+    url: str,
+    *,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    label: str,
+    timeout: httpx.Timeout | float,
+    secrets: list[str | None],
+) -> Completion:
+    """POST an OpenAI chat-completions request and read its answer (every chat endpoint)."""
+    started = time.perf_counter()
+    response = send(
+        client, "POST", url, label=label, timeout=as_timeout(timeout), secrets=secrets,
+        json=body, headers=dict(headers),
+    )  # fmt: skip
+    data = json_of(response, label=label)
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    return parse_chat_completion(data, label=label, latency_ms=latency_ms)
+
+
+def open_chat_stream(
+    client: httpx.Client,
+    url: str,
+    *,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    label: str,
+    timeout: httpx.Timeout | float,
+    secrets: list[str | None],
+) -> Iterator[StreamEvent]:
+    """The streaming form of :func:`post_chat` (usage asked for in the last chunk)."""
+    streaming = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    return stream_chat(
+        client, url, body=streaming, headers=headers, label=label,
+        timeout=as_timeout(timeout), secrets=secrets,
+    )  # fmt: skip
 
 
 def stream_chat(

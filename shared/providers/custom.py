@@ -30,8 +30,8 @@ from shared.providers.base import (
     StreamEvent,
     as_timeout,
     chat_body,
+    open_chat_stream,
     parse_chat_completion,
-    stream_chat,
 )
 from shared.providers.errors import InvalidUpstreamResponse, ModelConfigInvalid, NotSupported
 from shared.providers.http import checked_endpoint_url, endpoint_label, json_of, send
@@ -149,20 +149,11 @@ class CustomEndpoint:
                 f"{self.label}: streaming needs a chat-completions endpoint, "
                 f"this one answers {self._format.kind}"
             )
-        body = {
-            **chat_body(request, self._model),
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        return stream_chat(
-            self._client,
-            self._url,
-            body=body,
-            headers=self._auth.headers(),
-            label=self.label,
-            timeout=as_timeout(timeout),
+        return open_chat_stream(
+            self._client, self._url, body=chat_body(request, self._model),
+            headers=self._auth.headers(), label=self.label, timeout=timeout,
             secrets=[self._auth.token],
-        )
+        )  # fmt: skip
 
 
 def extract_field(data: Any, path: str, *, label: str) -> str:

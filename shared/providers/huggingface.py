@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -24,10 +23,9 @@ from shared.providers.base import (
     ChatRequest,
     Completion,
     StreamEvent,
-    as_timeout,
     chat_body,
-    parse_chat_completion,
-    stream_chat,
+    open_chat_stream,
+    post_chat,
 )
 from shared.providers.errors import (
     DatasetAccessDenied,
@@ -77,38 +75,18 @@ class HuggingFaceEndpoint:
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def complete(self, request: ChatRequest, *, timeout: httpx.Timeout | float) -> Completion:
-        started = time.perf_counter()
-        response = send(
-            self._client,
-            "POST",
-            self._url,
-            label=self.label,
-            timeout=as_timeout(timeout),
-            secrets=[self._token],
-            json=chat_body(request, self._model),
-            headers=self._headers,
-        )
-        data = json_of(response, label=self.label)
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        return parse_chat_completion(data, label=self.label, latency_ms=latency_ms)
+        return post_chat(
+            self._client, self._url, body=chat_body(request, self._model), headers=self._headers,
+            label=self.label, timeout=timeout, secrets=[self._token],
+        )  # fmt: skip
 
     def stream(
         self, request: ChatRequest, *, timeout: httpx.Timeout | float
     ) -> Iterator[StreamEvent]:
-        body = {
-            **chat_body(request, self._model),
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        return stream_chat(
-            self._client,
-            self._url,
-            body=body,
-            headers=self._headers,
-            label=self.label,
-            timeout=as_timeout(timeout),
-            secrets=[self._token],
-        )
+        return open_chat_stream(
+            self._client, self._url, body=chat_body(request, self._model), headers=self._headers,
+            label=self.label, timeout=timeout, secrets=[self._token],
+        )  # fmt: skip
 
 
 class HuggingFaceHub:

@@ -10,7 +10,6 @@ service (``https://openrouter.ai/api/v1``) and the local simulator.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -23,10 +22,9 @@ from shared.providers.base import (
     ChatRequest,
     Completion,
     StreamEvent,
-    as_timeout,
     chat_body,
-    parse_chat_completion,
-    stream_chat,
+    open_chat_stream,
+    post_chat,
 )
 from shared.providers.errors import InvalidUpstreamResponse, MissingCredentials
 from shared.providers.http import json_of, send
@@ -59,40 +57,22 @@ class OpenRouterEndpoint:
         self._headers["Authorization"] = f"Bearer {api_key}"
 
     def complete(self, request: ChatRequest, *, timeout: httpx.Timeout | float) -> Completion:
-        body = {**chat_body(request, self.model_id), "usage": {"include": True}}
-        started = time.perf_counter()
-        response = send(
-            self._client,
-            "POST",
-            self._url,
-            label=self.label,
-            timeout=as_timeout(timeout),
-            secrets=[self._api_key],
-            json=body,
-            headers=self._headers,
-        )
-        data = json_of(response, label=self.label)
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        return parse_chat_completion(data, label=self.label, latency_ms=latency_ms)
+        return post_chat(
+            self._client, self._url, body=self._body(request), headers=self._headers,
+            label=self.label, timeout=timeout, secrets=[self._api_key],
+        )  # fmt: skip
 
     def stream(
         self, request: ChatRequest, *, timeout: httpx.Timeout | float
     ) -> Iterator[StreamEvent]:
-        body = {
-            **chat_body(request, self.model_id),
-            "stream": True,
-            "usage": {"include": True},
-            "stream_options": {"include_usage": True},
-        }
-        return stream_chat(
-            self._client,
-            self._url,
-            body=body,
-            headers=self._headers,
-            label=self.label,
-            timeout=as_timeout(timeout),
-            secrets=[self._api_key],
-        )
+        return open_chat_stream(
+            self._client, self._url, body=self._body(request), headers=self._headers,
+            label=self.label, timeout=timeout, secrets=[self._api_key],
+        )  # fmt: skip
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        # usage.include makes OpenRouter report the call's cost in USD.
+        return {**chat_body(request, self.model_id), "usage": {"include": True}}
 
 
 @dataclass(frozen=True)
