@@ -171,7 +171,7 @@ def _checked_config(
             raise ValidationFailed(
                 f"{body.model_id!r} expired on {found.expiration_date}", code="model_expired"
             )
-        return {"platform": "openrouter", "model_id": body.model_id}, _published(found, None)
+        return {"platform": "openrouter", "model_id": body.model_id}, published_figures(found, None)
     if isinstance(body, CustomModelIn | HuggingFaceModelIn):
         return store_endpoint_config(
             deps, leaderboard.workspace_id, body, f"model:{leaderboard.id}:{model_id}"
@@ -215,7 +215,7 @@ def _default_label(config: dict[str, Any]) -> str:
     return str(config.get("model") or config["endpoint"])
 
 
-def _published(model: CatalogModel, stats: EndpointStats | None) -> dict[str, Any]:
+def published_figures(model: CatalogModel, stats: EndpointStats | None) -> dict[str, Any]:
     return {
         "prompt_price_per_million": _per_million(model.prompt_price),
         "completion_price_per_million": _per_million(model.completion_price),
@@ -286,7 +286,7 @@ def auto_select(
             "config": {"platform": "openrouter", "model_id": model.id},
             "source": "auto_select",
             "reason": _explain(model, latency, body),
-            "published": _published(model, latency["stats"] if latency else None),
+            "published": published_figures(model, latency["stats"] if latency else None),
             "added_at": utcnow(),
             "added_by": principal.token_id,
         }
@@ -405,7 +405,7 @@ def _diverse_picks(
 
 def _explain(model: CatalogModel, latency: dict[str, Any] | None, body: AutoSelectIn) -> str:
     parts = [f"newest eligible model of {model.id.split('/', 1)[0]}"]
-    prices = _published(model, None)
+    prices = published_figures(model, None)
     prompt, completion = prices["prompt_price_per_million"], prices["completion_price_per_million"]
     parts.append(f"${prompt}/M input, ${completion}/M output")
     if latency and latency.get("p95") is not None:

@@ -23,12 +23,16 @@ from shared.domain.estimate import (
     LatencySource,
     ModelCostInput,
     estimate_run,
+    estimate_tokens,
 )
 from shared.domain.prompts import PROMPT_VERSION
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.providers.errors import ProviderError
+from shared.providers.openrouter import OpenRouterCatalog
 from shared.services.auth import Principal, load_leaderboard
-from shared.services.models import endpoint_key, public_model
+from shared.services.integrations import openrouter_key
+from shared.services.models import endpoint_key, public_model, published_figures
 from shared.storage.records import LeaderboardRecord
 from shared.storage.runs import ACTIVE
 from shared.tasks.queue import task_name
@@ -292,48 +296,71 @@ def _resolved(deps: Deps, workspace_id: str, config: dict[str, Any]) -> dict[str
 def _estimate(
     deps: Deps, leaderboard: LeaderboardRecord, models: list[dict[str, Any]], rows: int
 ) -> dict[str, Any]:
+    """Rows x models x (measured, else published, else default) latency and price."""
+    judge = _judge_record(deps, leaderboard)
+    records = models + ([judge] if judge else [])
     measured = deps.workspace_models.measured(
-        leaderboard.workspace_id, [endpoint_key(m["config"]) for m in models]
+        leaderboard.workspace_id, [endpoint_key(m["config"]) for m in records]
     )
-    inputs = []
-    for model in models:
-        ours = measured.get(endpoint_key(model["config"])) or {}
-        published = model.get("published") or {}
-        pricing = model["config"].get("pricing") or {}
-        basis: LatencySource
-        if ours.get("p50_ms") is not None:
-            latency, basis = float(ours["p50_ms"]), "measured"
-        elif published.get("latency_p50_ms") is not None:
-            latency, basis = float(published["latency_p50_ms"]), "published"
-        else:
-            latency, basis = DEFAULT_LATENCY_MS, "default"
-        prompt = published.get("prompt_price_per_million", pricing.get("prompt_per_million"))
-        completion = published.get(
-            "completion_price_per_million", pricing.get("completion_per_million")
-        )
-        inputs.append(
-            ModelCostInput(
-                model_id=model["id"],
-                latency_ms=latency,
-                latency_source=basis,
-                prompt_price_per_token=None if prompt is None else prompt / 1e6,
-                completion_price_per_token=None if completion is None else completion / 1e6,
-                avg_prompt_tokens=_prompt_tokens(leaderboard),
-                avg_completion_tokens=64,
-            )
-        )
+    prompt_tokens = estimate_tokens(leaderboard.system_prompt) + 64
     settings = deps.settings
     estimate = estimate_run(
         rows=rows,
-        models=inputs,
+        models=[_cost_input(m, measured, prompt_tokens) for m in models],
         concurrency_per_shard=settings.run_row_concurrency,
         shard_size=settings.run_shard_size,
         parallel_shards=settings.run_parallel_shards,
+        judge=_cost_input(judge, measured, prompt_tokens * 2) if judge else None,
     )
     return estimate.to_json()
 
 
-def _prompt_tokens(leaderboard: LeaderboardRecord) -> int:
-    from shared.domain.estimate import estimate_tokens
+def _judge_record(deps: Deps, leaderboard: LeaderboardRecord) -> dict[str, Any] | None:
+    """The judge as a model record (for its latency and price), when the evaluation has one."""
+    evaluation = leaderboard.evaluation
+    if evaluation.get("type") != "judge":
+        return None
+    if evaluation.get("candidate_model_id"):
+        return deps.candidates.get(leaderboard.id, evaluation["candidate_model_id"])
+    model_id = evaluation.get("model") or "openai/gpt-4o-mini"
+    published = None
+    key = openrouter_key(deps, leaderboard.workspace_id)
+    if key:
+        catalog = OpenRouterCatalog(
+            client=deps.http(), base_url=deps.settings.openrouter_base_url, api_key=key
+        )
+        try:
+            found = next((m for m in catalog.models() if m.id == model_id), None)
+        except ProviderError:  # an estimate without the judge's price, not a failed run
+            found = None
+        published = published_figures(found, None) if found else None
+    config = {"platform": "openrouter", "model_id": model_id}
+    return {"id": "judge", "config": config, "published": published}
 
-    return estimate_tokens(leaderboard.system_prompt) + 64
+
+def _cost_input(
+    model: dict[str, Any], measured: dict[str, dict[str, Any]], prompt_tokens: int
+) -> ModelCostInput:
+    ours = measured.get(endpoint_key(model["config"])) or {}
+    published = model.get("published") or {}
+    pricing = model["config"].get("pricing") or {}
+    basis: LatencySource
+    if ours.get("p50_ms") is not None:
+        latency, basis = float(ours["p50_ms"]), "measured"
+    elif published.get("latency_p50_ms") is not None:
+        latency, basis = float(published["latency_p50_ms"]), "published"
+    else:
+        latency, basis = DEFAULT_LATENCY_MS, "default"
+    prompt = published.get("prompt_price_per_million", pricing.get("prompt_per_million"))
+    completion = published.get(
+        "completion_price_per_million", pricing.get("completion_per_million")
+    )
+    return ModelCostInput(
+        model_id=model["id"],
+        latency_ms=latency,
+        latency_source=basis,
+        prompt_price_per_token=None if prompt is None else prompt / 1e6,
+        completion_price_per_token=None if completion is None else completion / 1e6,
+        avg_prompt_tokens=prompt_tokens,
+        avg_completion_tokens=64,
+    )

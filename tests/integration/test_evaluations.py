@@ -108,7 +108,10 @@ def test_a_judge_run_scores_with_the_judge_and_counts_its_cost(workspace):
         api, rows, evaluation={"type": "judge", "model": judge, "rubric": "exact number"}
     )
     good, bad = _two_models(api, lb, 0.9, 0.3, names=("sim/judged-good", "sim/judged-bad"))
-    run = wait_for_run(api, lb, api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"])
+    started = api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()
+    assert started["estimate"]["judge_cost_usd"] > 0  # the judge is part of the estimate
+    assert started["estimate"]["cost_usd"] > started["estimate"]["candidate_cost_usd"]
+    run = wait_for_run(api, lb, started["id"])
     assert run["status"] == "completed", run.get("failure")
     stats = {m["model_id"]: m for m in run["ranking"]["models"]}
     assert run["ranking"]["leader"] == good
