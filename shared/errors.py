@@ -11,6 +11,7 @@ Hierarchy::
     DrGeroError (500 internal)
     ├── BadRequest (400)            malformed JSON, wrong body shape, bad query parameter
     ├── Unauthenticated (401)       missing, unknown, revoked or expired token
+    ├── PaymentRequired (402)       a token's dollar budget is spent
     ├── Forbidden (403)             a valid token outside its scopes, leaderboard or workspace
     ├── NotFound (404)
     ├── MethodNotAllowed (405)
@@ -20,7 +21,9 @@ Hierarchy::
     ├── UnsupportedMediaType (415)
     ├── ValidationFailed (422)      well-formed JSON that breaks a rule
     ├── TooManyRequests (429)
-    └── Unavailable (503)           a dependency failed; safe to retry
+    ├── BadGateway (502)            a model provider failed or answered nonsense
+    ├── Unavailable (503)           a dependency failed; safe to retry
+    └── GatewayTimeout (504)        a model provider did not answer in time
 
 Entry points translate these with :func:`error_body`; nothing else formats errors.
 """
@@ -49,6 +52,11 @@ class BadRequest(DrGeroError):
 class Unauthenticated(DrGeroError):
     status = 401
     default_code = "unauthenticated"
+
+
+class PaymentRequired(DrGeroError):
+    status = 402
+    default_code = "payment_required"
 
 
 class Forbidden(DrGeroError):
@@ -96,9 +104,19 @@ class TooManyRequests(DrGeroError):
     default_code = "too_many_requests"
 
 
+class BadGateway(DrGeroError):
+    status = 502
+    default_code = "upstream_error"
+
+
 class Unavailable(DrGeroError):
     status = 503
     default_code = "unavailable"
+
+
+class GatewayTimeout(DrGeroError):
+    status = 504
+    default_code = "upstream_timeout"
 
 
 def error_body(error: DrGeroError) -> dict[str, Any]:

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     run_call_timeout_seconds: float = 60.0
     run_call_attempts: int = 5
 
+    # Inference: the upstream deadline of one call, and how stale the hot-path caches of tokens,
+    # leaderboards and candidate models may be (a revoked token works at most this long).
+    inference_timeout_seconds: float = 60.0
+    inference_cache_seconds: float = 5.0
+
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts stored provider credentials.
     # Integrations refuse to store secrets while it is unset.
     secrets_key: SecretStr | None = None

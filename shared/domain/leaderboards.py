@@ -138,6 +138,19 @@ EvaluationConfig = Annotated[
 ]
 
 
+class InferenceConfig(BaseModel):
+    """How the leaderboard's inference endpoint behaves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # On a timeout, 5xx or 429 of the selected model, try this many next-ranked models.
+    fallbacks: Annotated[int, Field(strict=True, ge=0, le=5)] = 2
+    # Store "[redacted]" instead of inputs and outputs in inference traces.
+    redact: bool = False
+    # Feed every call into this PUSH leaderboard's dataset (the production feedback loop).
+    feed_dataset: bool = False
+
+
 class LeaderboardCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -146,6 +159,7 @@ class LeaderboardCreate(BaseModel):
     dataset: DatasetConfig
     evaluation: EvaluationConfig = Field(default_factory=ExactEvaluation)
     schedule: ScheduleConfig | None = None
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
 
     @field_validator("evaluation", mode="before")
     @classmethod
@@ -166,3 +180,4 @@ class LeaderboardUpdate(BaseModel):
     evaluation: EvaluationConfig | None = None
     schedule: ScheduleConfig | None = None
     clear_schedule: bool = False
+    inference: InferenceConfig | None = None

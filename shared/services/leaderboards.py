@@ -11,6 +11,7 @@ from typing import Any
 from shared.clock import iso, jsonable, utcnow
 from shared.domain.leaderboards import (
     GetDatasetConfig,
+    InferenceConfig,
     LeaderboardCreate,
     LeaderboardUpdate,
     PushDatasetConfig,
@@ -51,6 +52,7 @@ def create_leaderboard(deps: Deps, principal: Principal, body: LeaderboardCreate
         dataset=dataset,
         evaluation=body.evaluation.model_dump(),
         schedule=body.schedule.model_dump() if body.schedule else None,
+        inference=body.inference.model_dump(),
         next_run_at=next_run_at(body.schedule, now) if body.schedule else None,
         created_at=now,
         updated_at=now,
@@ -97,6 +99,8 @@ def update_leaderboard(
         fields["system_prompt"] = body.system_prompt
     if body.evaluation is not None:
         fields["evaluation"] = body.evaluation.model_dump()
+    if body.inference is not None:
+        fields["inference"] = body.inference.model_dump()
     if body.clear_schedule:
         fields["schedule"], fields["next_run_at"] = None, None
     elif body.schedule is not None:
@@ -194,6 +198,7 @@ def public_leaderboard(deps: Deps, record: LeaderboardRecord) -> dict[str, Any]:
         "dataset": jsonable(record.dataset),
         "evaluation": record.evaluation,
         "schedule": record.schedule,
+        "inference": record.inference or InferenceConfig().model_dump(),
         "created_at": iso(record.created_at),
         "updated_at": iso(record.updated_at),
         "traces_url": f"{base}/v1/leaderboard/{record.id}/traces",

@@ -28,9 +28,8 @@ from shared.domain.rows import Row
 from shared.domain.scoring import ExactConfig, score_exact
 from shared.providers.base import ChatRequest, Completion, Endpoint
 from shared.providers.errors import ProviderError
-from shared.providers.factory import build_endpoint
 from shared.providers.http import call_with_retries
-from shared.services.integrations import openrouter_key
+from shared.services.endpoints import endpoint_for
 from shared.services.run_finalize import finalize_run
 from shared.services.run_prepare import shard_name
 from shared.services.runs import JUDGE_ENDPOINT
@@ -123,21 +122,7 @@ class _CancelWatch:
 
 
 def _endpoint(deps: Deps, run: dict[str, Any], config: dict[str, Any]) -> Endpoint:
-    workspace_id = run["workspace_id"]
-    secret_ref = config.get("secret_ref")
-    secrets = (
-        {secret_ref: deps.secrets.reveal(workspace_id, secret_ref) or ""} if secret_ref else {}
-    )
-    factory_config = dict(config)
-    if config["platform"] == "custom" and secret_ref:
-        factory_config["auth"] = dict(config.get("auth") or {}) | {"secret_ref": secret_ref}
-    return build_endpoint(
-        factory_config,
-        client=deps.http(),
-        settings=deps.settings,
-        openrouter_key=openrouter_key(deps, workspace_id),
-        secrets=secrets,
-    )
+    return endpoint_for(deps, run["workspace_id"], config)
 
 
 def _judge(

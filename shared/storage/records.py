@@ -92,6 +92,7 @@ class LeaderboardRecord(BaseModel):
     dataset: dict[str, Any]
     evaluation: dict[str, Any]
     schedule: dict[str, Any] | None = None
+    inference: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
     dataset_version: DatasetVersion | None = None

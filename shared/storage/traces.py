@@ -17,7 +17,7 @@ from shared.storage.ids import is_storable_id
 from shared.storage.pagination import Page, fetch_page
 
 TRACES = "traces"
-TRACE_KINDS = ("push", "consolidation", "run")
+TRACE_KINDS = ("push", "consolidation", "run", "inference")
 
 
 class TraceRepo:

@@ -50,9 +50,12 @@ class _Route:
 
 
 class Router:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, overhead_header: str | None = None) -> None:
+        """``overhead_header``: name a header that every response carries with the time spent
+        here, minus what handlers report as spent upstream in ``flask.g.upstream_ms``."""
         self.name = name
         self._routes: list[_Route] = []
+        self._overhead_header = overhead_header
 
     def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
         """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches a segment)."""
@@ -87,6 +90,11 @@ class Router:
                 DrGeroError("internal error; quote the request id", request_id=request_id)
             )
         response.headers["X-Request-Id"] = request_id
+        if self._overhead_header:
+            spent = (time.perf_counter() - started) * 1000 - float(
+                getattr(flask.g, "upstream_ms", 0)
+            )
+            response.headers[self._overhead_header] = f"{max(0.0, spent):.1f}"
         log.info(
             "%s %s -> %s",
             request.method,

@@ -18,6 +18,9 @@ FUNCTION_ROUTES: tuple[tuple[str, str], ...] = (
     ("runs", r"^/v1/leaderboard/[^/]+/(runs|ranking)(/.*)?$"),
     ("runs", r"^/internal/tasks/prepare-run/?$"),
     ("worker", r"^/internal/tasks/evaluate-shard/?$"),
+    ("inference", r"^/v1/leaderboard/[^/]+/inference/?$"),
+    ("inference", r"^/v1/chat/completions/?$"),
+    ("inference", r"^/v1/models/?$"),
     ("jobs", r"^/internal/jobs/[^/]+/?$"),
     ("api", r"^/v1/"),
 )

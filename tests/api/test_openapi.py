@@ -63,7 +63,7 @@ from shared.web.routes import function_for_path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "docs" / "openapi.yaml"
-FUNCTION_MODULES = ("api", "push", "status", "consolidation", "jobs", "runs", "worker")
+FUNCTION_MODULES = ("api", "push", "status", "consolidation", "jobs", "runs", "worker", "inference")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 DOC_URI = "urn:drgero:openapi"
 
@@ -216,6 +216,7 @@ def test_url_map_sends_each_route_to_its_function() -> None:
         ("ConsolidateTask", importlib.import_module("functions.consolidation").ConsolidateTask),
         ("PrepareRunTask", importlib.import_module("functions.runs").PrepareTask),
         ("EvaluateShardTask", importlib.import_module("functions.worker").ShardTask),
+        ("InferenceRequest", importlib.import_module("functions.inference").InferenceIn),
     ],
 )
 def test_request_schemas_match_the_models(schema_name: str, model: Any) -> None:

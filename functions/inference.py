@@ -1,0 +1,207 @@
+"""Entry point ``inference``: what a team's application calls in production.
+
+- ``POST /v1/leaderboard/{id}/inference``: Dr.Gero's own shape (``input`` or ``messages``).
+- ``POST /v1/chat/completions`` with ``model: "leaderboard/<id>"`` and ``GET /v1/models``: the
+  OpenAI API, so the official SDKs work unchanged (``stream=True`` included).
+
+Every response carries ``X-DrGero-Overhead-Ms``: the time spent here minus the time spent
+waiting for the model (for a stream: minus the wait for its first chunk).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import flask
+import functions_framework
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared import wiring
+from shared.domain.tokens import Scope
+from shared.errors import NotFound
+from shared.providers.base import ChatRequest
+from shared.services import inference
+from shared.services.auth import authorize_leaderboard
+from shared.web.http import Router, bearer_token, parse, read_json
+
+router = Router("inference", overhead_header="X-DrGero-Overhead-Ms")
+MODEL_PREFIX = "leaderboard/"
+
+
+class InferenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: str | None = None
+    question: str | None = None
+    query: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=200_000)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> InferenceIn:
+        given = [name for name in ("input", "question", "query", "messages") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of input, question, query or messages")
+        return self
+
+
+class ChatIn(BaseModel):
+    model_config = ConfigDict(extra="allow")  # other OpenAI parameters are accepted and ignored
+
+    model: str
+    messages: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=200_000)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=200_000)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+
+
+@router.route("POST", "/v1/leaderboard/{leaderboard_id}/inference")
+def _infer(request: flask.Request, leaderboard_id: str) -> dict:
+    deps = wiring.deps()
+    token = bearer_token(request)
+    inference.authenticate(deps, token)  # who before what: a stranger learns nothing from a body
+    body = parse(InferenceIn, request)
+    call = inference.prepare(
+        deps, token, leaderboard_id,
+        input_text=body.input or body.question or body.query, messages=body.messages,
+    )  # fmt: skip
+    answer = inference.complete(
+        deps,
+        call,
+        ChatRequest(call.messages, max_tokens=body.max_tokens, temperature=body.temperature),
+    )
+    flask.g.upstream_ms = answer.completion.latency_ms
+    completion = answer.completion
+    return {
+        "id": answer.trace_id,
+        "trace_id": answer.trace_id,
+        "leaderboard_id": call.leaderboard.id,
+        "output": completion.output,
+        "model": {
+            "id": answer.model["id"],
+            "label": answer.model["label"],
+            "upstream": completion.model,
+        },
+        "fallback": answer.fallback,
+        "attempts": call.attempts,
+        "usage": inference.usage(completion),
+        "cost_usd": answer.cost_usd,
+        "latency_ms": round((time.perf_counter() - call.started) * 1000, 1),
+        "finish_reason": completion.finish_reason,
+    }
+
+
+@router.route("POST", "/v1/chat/completions")
+def _chat(request: flask.Request) -> Any:
+    deps = wiring.deps()
+    token = bearer_token(request)
+    inference.authenticate(deps, token)
+    body = ChatIn.model_validate(read_json(request))
+    if not body.model.startswith(MODEL_PREFIX):
+        raise NotFound(
+            f'model {body.model!r} does not exist: use "leaderboard/<id>" (GET /v1/models)',
+            code="model_not_found",
+        )
+    call = inference.prepare(deps, token, body.model[len(MODEL_PREFIX) :], messages=body.messages)
+    chat = ChatRequest(
+        call.messages,
+        max_tokens=body.max_tokens or body.max_completion_tokens,
+        temperature=body.temperature,
+    )
+    if body.stream:
+        return _chat_stream(deps, call, chat, body)
+    answer = inference.complete(deps, call, chat)
+    flask.g.upstream_ms = answer.completion.latency_ms
+    return flask.Response(
+        json.dumps(_chat_body(answer, body.model)),
+        mimetype="application/json",
+        headers=_model_headers(answer.model, answer.fallback),
+    )
+
+
+def _chat_body(answer: inference.Answer, model: str) -> dict[str, Any]:
+    completion = answer.completion
+    message: dict[str, Any] = {"role": "assistant", "content": completion.output}
+    if completion.refusal:
+        message["refusal"] = completion.output
+    return {
+        "id": inference.new_completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": completion.finish_reason or "stop"}
+        ],
+        "usage": inference.usage(completion) | {"cost": answer.cost_usd},
+    }
+
+
+def _chat_stream(deps: Any, call: Any, chat: ChatRequest, body: ChatIn) -> flask.Response:
+    waited = time.perf_counter()
+    model, fallback, events = inference.stream(deps, call, chat)
+    flask.g.upstream_ms = (time.perf_counter() - waited) * 1000
+    completion_id, created = inference.new_completion_id(), int(time.time())
+    include_usage = bool((body.stream_options or {}).get("include_usage"))
+
+    def sse(choices: list[dict[str, Any]], **extra: Any) -> str:
+        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                "model": body.model, "choices": choices, **extra}  # fmt: skip
+        return f"data: {json.dumps(data)}\n\n"
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> str:
+        return sse([{"index": 0, "delta": delta, "finish_reason": finish}])
+
+    def generate() -> Iterator[str]:
+        yield chunk({"role": "assistant", "content": ""}, None)
+        for event in events:
+            if event.delta:
+                yield chunk({"content": event.delta}, None)
+            if event.completion is not None:
+                answer = inference.finish(
+                    deps, call, chat, model, event.completion, fallback=fallback
+                )
+                yield chunk({}, event.completion.finish_reason or "stop")
+                if include_usage:
+                    usage = inference.usage(event.completion) | {"cost": answer.cost_usd}
+                    yield sse([], usage=usage)
+        yield "data: [DONE]\n\n"
+
+    return flask.Response(
+        flask.stream_with_context(generate()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", **_model_headers(model, fallback)},
+    )
+
+
+def _model_headers(model: dict[str, Any], fallback: bool) -> dict[str, str]:
+    return {"X-DrGero-Model": model["id"], "X-DrGero-Fallback": "true" if fallback else "false"}
+
+
+@router.route("GET", "/v1/models")
+def _models(request: flask.Request) -> dict:
+    deps = wiring.deps()
+    principal, _, _ = inference.authenticate(deps, bearer_token(request))
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        records, cursor = deps.leaderboards.list_page(
+            workspace_id=principal.workspace_id, limit=200, cursor=cursor
+        )
+        for record in records:
+            authorize_leaderboard(principal, record.id, record, Scope.INFERENCE)
+            items.append({"id": MODEL_PREFIX + record.id, "object": "model",
+                          "created": int(record.created_at.timestamp()),
+                          "owned_by": record.workspace_id, "name": record.name})  # fmt: skip
+        if not cursor:
+            return {"object": "list", "data": items}
+
+
+@functions_framework.http
+def inference_function(request: flask.Request) -> flask.Response:
+    return router(request)

@@ -1,0 +1,388 @@
+"""Inference: serve a leaderboard's selected production model, with fallbacks and budgets.
+
+One call:
+
+1. who and where: the token (``inference`` scope, the leaderboard's workspace), the leaderboard
+   and its candidates, from a cache of at most ``inference_cache_seconds`` staleness;
+2. money first: a token with a budget has its spend read fresh; spent → 402;
+3. the chain: the selected model (manual pin or ranking winner), then the next models of the
+   ranking, at most ``inference.fallbacks`` of them. A timeout, 5xx or 429 moves to the next;
+   a content refusal or any 4xx does not (it is the answer, or the request's fault);
+4. after the answer: its cost (provider ``usage.cost`` first, price table second) is added to
+   the token's spend with an atomic increment, and the trace (and, when configured, the pushed
+   row of the feedback loop) is written off the response path.
+
+**Budget bound.** Each call checks the fresh spend before calling upstream and adds its cost
+after. Calls already past the check when the budget is crossed still complete, so the spend can
+exceed the budget by at most the cost of the calls in flight at that moment (N concurrent calls
+→ at most N calls' cost); every later call gets 402.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.cloud import firestore
+
+from shared.domain.prompts import inference_messages, task_messages
+from shared.domain.tokens import Scope
+from shared.errors import (
+    BadGateway,
+    Conflict,
+    DrGeroError,
+    GatewayTimeout,
+    PaymentRequired,
+    Unavailable,
+    ValidationFailed,
+)
+from shared.providers.base import ChatRequest, Completion, StreamEvent
+from shared.providers.errors import (
+    MissingCredentials,
+    ProviderError,
+    RateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from shared.services.auth import Principal, authorize_leaderboard, principal_from, token_ref_hash
+from shared.services.endpoints import endpoint_for
+from shared.services.hotcache import TtlCache
+from shared.storage.records import LeaderboardRecord, TokenRecord
+from shared.wiring import Deps
+
+log = logging.getLogger(__name__)
+
+FALLBACK_ERRORS = (UpstreamTimeout, UpstreamUnavailable, RateLimited)
+REDACTED = "[redacted]"
+_background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="inference-after")
+_caches: dict[str, TtlCache] = {}
+
+
+@dataclass
+class Call:
+    """A prepared inference call: who, where, what to send, and to which models in turn."""
+
+    principal: Principal
+    token_hash: str
+    leaderboard: LeaderboardRecord
+    messages: list[dict[str, Any]]
+    caller_input: str
+    chain: list[dict[str, Any]]
+    started: float = field(default_factory=time.perf_counter)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Answer:
+    completion: Completion
+    model: dict[str, Any]
+    fallback: bool
+    cost_usd: float | None
+    trace_id: str
+
+
+def _cache(deps: Deps, name: str) -> TtlCache:
+    if name not in _caches:
+        _caches[name] = TtlCache(ttl=deps.settings.inference_cache_seconds)
+    return _caches[name]
+
+
+def authenticate(deps: Deps, token: str | None) -> tuple[Principal, str, TokenRecord]:
+    token_hash = token_ref_hash(token)
+    record = _cache(deps, "tokens").get(token_hash, lambda: deps.tokens.get(token_hash))
+    principal = principal_from(record)
+    principal.require(Scope.INFERENCE)
+    assert record is not None
+    return principal, token_hash, record
+
+
+def prepare(
+    deps: Deps,
+    token: str | None,
+    leaderboard_id: str,
+    *,
+    input_text: str | None = None,
+    messages: list[dict[str, Any]] | None = None,
+) -> Call:
+    principal, token_hash, record = authenticate(deps, token)
+    leaderboard = authorize_leaderboard(
+        principal,
+        leaderboard_id,
+        _cache(deps, "leaderboards").get(
+            leaderboard_id, lambda: deps.leaderboards.get(leaderboard_id)
+        ),
+        Scope.INFERENCE,
+    )
+    if record.budget_usd is not None:
+        _check_budget(deps, token_hash)
+    prompt = leaderboard.system_prompt
+    if messages is not None:
+        try:
+            sent = inference_messages(prompt, messages)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), code="invalid_messages", field="messages") from exc
+        caller = _last_user_text(messages)
+    else:
+        assert input_text is not None
+        sent, caller = task_messages(prompt, input_text), input_text
+    return Call(principal, token_hash, leaderboard, sent, caller, _chain(deps, leaderboard))
+
+
+def _check_budget(deps: Deps, token_hash: str) -> None:
+    fresh = deps.tokens.get(token_hash)  # never the cache: the bound depends on it
+    if fresh is not None and fresh.budget_usd is not None and fresh.spend_usd >= fresh.budget_usd:
+        raise PaymentRequired(
+            f"this token's budget of ${fresh.budget_usd} is spent (${fresh.spend_usd:.6f});"
+            " raise its budget or use another token",
+            code="budget_exhausted",
+            budget_usd=fresh.budget_usd,
+            spend_usd=fresh.spend_usd,
+        )
+
+
+def _chain(deps: Deps, leaderboard: LeaderboardRecord) -> list[dict[str, Any]]:
+    """The selected model, then the next-ranked ones, as many as ``fallbacks`` allows."""
+    candidates = _cache(deps, "candidates").get(
+        leaderboard.id, lambda: {m["id"]: m for m in deps.candidates.all(leaderboard.id)}
+    )
+    ranking = leaderboard.ranking or {}
+    selected = (leaderboard.selection or {}).get("model_id") or ranking.get("leader")
+    if not selected or selected not in candidates:
+        raise Conflict(
+            "this leaderboard has no production model yet: run it, or pin one with"
+            " PUT /v1/leaderboard/{id}/selection",
+            code="no_selected_model",
+        )
+    fallbacks = int((leaderboard.inference or {}).get("fallbacks", 2))
+    order = [selected] + [
+        m["model_id"] for m in ranking.get("models", []) if m["model_id"] != selected
+    ]
+    return [candidates[m] for m in order if m in candidates][: 1 + fallbacks]
+
+
+def complete(deps: Deps, call: Call, request: ChatRequest) -> Answer:
+    """Ask the chain in turn; the first model that answers answers."""
+    last: ProviderError | None = None
+    for position, model in enumerate(call.chain):
+        try:
+            completion = _endpoint(deps, call, model).complete(
+                request, timeout=deps.settings.inference_timeout_seconds
+            )
+        except FALLBACK_ERRORS as exc:
+            last = exc
+            call.attempts.append({"model_id": model["id"], "error": _error_code(exc)})
+            continue
+        except ProviderError as exc:
+            raise _client_error(exc) from exc
+        return finish(deps, call, request, model, completion, fallback=position > 0)
+    assert last is not None
+    _after(deps, call, request, None, None, None, error=_error_code(last))
+    raise _client_error(last)
+
+
+def stream(
+    deps: Deps, call: Call, request: ChatRequest
+) -> tuple[dict[str, Any], bool, Iterator[StreamEvent]]:
+    """The first model whose stream starts; fallback happens only before the first byte."""
+    last: ProviderError | None = None
+    for position, model in enumerate(call.chain):
+        events = _endpoint(deps, call, model).stream(
+            request, timeout=deps.settings.inference_timeout_seconds
+        )
+        try:
+            first = next(events)
+        except FALLBACK_ERRORS as exc:
+            last = exc
+            call.attempts.append({"model_id": model["id"], "error": _error_code(exc)})
+            continue
+        except StopIteration:
+            raise BadGateway(f"{model['label']} answered an empty stream") from None
+        except ProviderError as exc:
+            raise _client_error(exc) from exc
+        return model, position > 0, _chained(first, events)
+    assert last is not None
+    raise _client_error(last)
+
+
+def _chained(first: StreamEvent, rest: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+    try:
+        yield first
+        yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()  # a client that went away stops the upstream stream too
+
+
+def finish(
+    deps: Deps,
+    call: Call,
+    request: ChatRequest,
+    model: dict[str, Any],
+    completion: Completion,
+    *,
+    fallback: bool,
+) -> Answer:
+    """Charge the call, then write its trace (and feedback row) off the response path."""
+    cost = _cost(model, completion)
+    if cost:
+        deps.tokens.ref(call.token_hash).update({"spend_usd": firestore.Increment(cost)})
+    trace_id = _after(deps, call, request, model, completion, cost, fallback=fallback)
+    return Answer(completion, model, fallback, cost, trace_id)
+
+
+def _after(
+    deps: Deps,
+    call: Call,
+    request: ChatRequest,
+    model: dict[str, Any] | None,
+    completion: Completion | None,
+    cost: float | None,
+    *,
+    fallback: bool = False,
+    error: str | None = None,
+) -> str:
+    trace_ref, trace = deps.traces.new(
+        call.leaderboard.id,
+        kind="inference",
+        workspace_id=call.leaderboard.workspace_id,
+        token_id=call.principal.token_id,
+    )
+    redact = bool((call.leaderboard.inference or {}).get("redact"))
+    trace |= {
+        "model_id": model["id"] if model else None,
+        "model_label": model["label"] if model else None,
+        "upstream_model": completion.model if completion else None,
+        "input": REDACTED if redact else call.caller_input,
+        "output": REDACTED if redact or completion is None else completion.output,
+        "usage": usage(completion),
+        "cost_usd": cost,
+        "latency_ms": round(completion.latency_ms, 1) if completion else None,
+        "total_ms": round((time.perf_counter() - call.started) * 1000, 1),
+        "fallback": fallback,
+        "attempts": call.attempts,
+        "error": error,
+        "finish_reason": completion.finish_reason if completion else None,
+    }
+    _background.submit(_write_after, deps, call, trace_ref, trace, completion, model)
+    return str(trace["id"])
+
+
+def _write_after(
+    deps: Deps, call: Call, trace_ref: Any, trace: dict[str, Any], completion: Completion | None,
+    model: dict[str, Any] | None,
+) -> None:  # fmt: skip
+    try:
+        trace_ref.create(trace)
+        feed = (call.leaderboard.inference or {}).get("feed_dataset") and call.leaderboard.is_push
+        if feed and completion is not None and not completion.refusal:
+            _feed(deps, call, completion, model, trace["id"])
+    except Exception:  # the answer is already sent: log, never raise
+        log.exception("could not record inference trace %s", trace.get("id"))
+
+
+def _feed(
+    deps: Deps, call: Call, completion: Completion, model: dict[str, Any] | None, trace_id: str
+) -> None:
+    """The production feedback loop: the call becomes a pushed row, under the push limits."""
+    from shared.services.push import PushRequest, push
+
+    row = {
+        "input": call.caller_input,
+        "output": completion.output,
+        "trace_id": trace_id,
+        "model": model["label"] if model else None,
+        "latency_ms": completion.latency_ms,
+    }
+    try:
+        push(deps, PushRequest(principal=call.principal, leaderboard=call.leaderboard, body=row))
+    except DrGeroError as exc:  # a full daily window refuses the row, as it would a push
+        log.info("inference row not fed to the dataset: %s", exc.code)
+
+
+def _endpoint(deps: Deps, call: Call, model: dict[str, Any]) -> Any:
+    config = model["config"]
+    if config["platform"] == "drgero":
+        workspace_model = deps.workspace_models.get(
+            call.leaderboard.workspace_id, config["model_id"]
+        )
+        if workspace_model is None:
+            raise Conflict(
+                f"Dr.Gero model {config['model_id']} no longer exists", code="no_selected_model"
+            )
+        config = workspace_model["endpoint"]
+    try:
+        return endpoint_for(deps, call.leaderboard.workspace_id, config)
+    except MissingCredentials as exc:
+        raise ValidationFailed(str(exc), code="missing_credentials") from exc
+
+
+def _cost(model: dict[str, Any], completion: Completion) -> float | None:
+    if completion.cost_usd is not None:
+        return completion.cost_usd
+    published = model.get("published") or {}
+    pricing = model["config"].get("pricing") or {}
+    prompt = published.get("prompt_price_per_million", pricing.get("prompt_per_million"))
+    completion_price = published.get(
+        "completion_price_per_million", pricing.get("completion_per_million")
+    )
+    if prompt is None or completion_price is None or completion.prompt_tokens is None:
+        return None
+    return (
+        completion.prompt_tokens * prompt + (completion.completion_tokens or 0) * completion_price
+    ) / 1e6
+
+
+def usage(completion: Completion | None) -> dict[str, int | None]:
+    if completion is None:
+        return {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}
+    prompt, out = completion.prompt_tokens, completion.completion_tokens
+    total = (prompt or 0) + (out or 0) if prompt is not None or out is not None else None
+    return {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": total}
+
+
+def _error_code(exc: ProviderError) -> str:
+    return {UpstreamTimeout: "upstream_timeout", RateLimited: "upstream_rate_limited"}.get(
+        type(exc), "upstream_error"
+    )
+
+
+def _client_error(exc: ProviderError) -> DrGeroError:
+    details: dict[str, Any] = {
+        "provider_message": exc.provider_message,
+        "upstream_status": exc.status,
+    }
+    if isinstance(exc, UpstreamTimeout):
+        return GatewayTimeout("the model did not answer in time", **details)
+    if isinstance(exc, RateLimited):
+        return Unavailable(
+            "the model provider is rate limiting; retry shortly",
+            code="upstream_rate_limited",
+            retry_after_seconds=int(exc.retry_after or 1),
+            **details,
+        )
+    if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (401, 403):
+        return ValidationFailed(
+            f"the model refused the request: {exc}", code="upstream_rejected", **details
+        )
+    return BadGateway(f"the model provider failed: {exc}", **details)
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def new_completion_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex
