@@ -206,6 +206,7 @@ def stream(
             raise _client_error(exc) from exc
         return model, position > 0, _chained(first, events)
     assert last is not None
+    _after(deps, call, request, None, None, None, error=_error_code(last))
     raise _client_error(last)
 
 
@@ -259,7 +260,7 @@ def _after(
         "model_label": model["label"] if model else None,
         "upstream_model": completion.model if completion else None,
         "input": REDACTED if redact else call.caller_input,
-        "output": REDACTED if redact or completion is None else completion.output,
+        "output": None if completion is None else REDACTED if redact else completion.output,
         "usage": usage(completion),
         "cost_usd": cost,
         "latency_ms": round(completion.latency_ms, 1) if completion else None,
