@@ -9,7 +9,8 @@ One call:
    ranking, at most ``inference.fallbacks`` of them. A timeout, 5xx or 429 moves to the next;
    a content refusal or any 4xx does not (it is the answer, or the request's fault);
 4. after the answer: its cost (provider ``usage.cost`` first, price table second) is added to
-   the token's spend with an atomic increment, and the trace (and, when configured, the pushed
+   the token's spend with an atomic increment (before answering for a budgeted token, just
+   after for the others), and the trace (and, when configured, the pushed
    row of the feedback loop) is written off the response path.
 
 **Budget bound.** Each call checks the fresh spend before calling upstream and adds its cost
@@ -73,6 +74,7 @@ class Call:
     messages: list[dict[str, Any]]
     caller_input: str
     chain: list[dict[str, Any]]
+    budgeted: bool = False
     started: float = field(default_factory=time.perf_counter)
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -130,7 +132,16 @@ def prepare(
     else:
         assert input_text is not None
         sent, caller = task_messages(prompt, input_text), input_text
-    return Call(principal, token_hash, leaderboard, sent, caller, _chain(deps, leaderboard))
+    chain = _chain(deps, leaderboard)
+    return Call(
+        principal,
+        token_hash,
+        leaderboard,
+        sent,
+        caller,
+        chain,
+        budgeted=record.budget_usd is not None,
+    )
 
 
 def _check_budget(deps: Deps, token_hash: str) -> None:
@@ -232,7 +243,12 @@ def finish(
     """Charge the call, then write its trace (and feedback row) off the response path."""
     cost = _cost(model, completion)
     if cost:
-        deps.tokens.ref(call.token_hash).update({"spend_usd": firestore.Increment(cost)})
+        charge = deps.tokens.ref(call.token_hash).update
+        spend = {"spend_usd": firestore.Increment(cost)}
+        if call.budgeted:  # before answering: the budget bound counts on it
+            charge(spend)
+        else:  # nothing waits on it: off the response path
+            _background.submit(charge, spend)
     trace_id = _after(deps, call, request, model, completion, cost, fallback=fallback)
     return Answer(completion, model, fallback, cost, trace_id)
 
