@@ -11,10 +11,9 @@ from shared import wiring
 from shared.domain.tokens import Scope
 from shared.errors import ValidationFailed
 from shared.services import ranking, reviews, runs
-from shared.services.auth import Principal, authenticate
 from shared.services.run_prepare import prepare_run
-from shared.storage.pagination import page_size
-from shared.web.http import Router, bearer_token, parse
+from shared.web.caller import caller, paging
+from shared.web.http import Router, parse
 from shared.web.internal import require_internal
 
 router = Router("runs")
@@ -27,50 +26,36 @@ class PrepareTask(BaseModel):
     run_id: str
 
 
-def _caller(request: flask.Request, scope: Scope | None = None) -> Principal:
-    principal = authenticate(wiring.deps(), bearer_token(request))
-    if scope is not None:
-        principal.require(scope)
-    return principal
-
-
-def _paging(request: flask.Request) -> dict:
-    return {
-        "limit": page_size(request.args.get("limit")),
-        "cursor": request.args.get("cursor") or None,
-    }
-
-
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs")
 def _start(request: flask.Request, leaderboard_id: str) -> tuple[dict, int]:
-    principal = _caller(request, Scope.LEADERBOARDS_WRITE)
+    principal = caller(request, Scope.LEADERBOARDS_WRITE)
     body = parse(runs.RunCreate, request)
     return runs.start_run_for(wiring.deps(), principal, leaderboard_id, body), 202
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs")
 def _list(request: flask.Request, leaderboard_id: str) -> dict:
-    return runs.list_runs(wiring.deps(), _caller(request), leaderboard_id, **_paging(request))
+    return runs.list_runs(wiring.deps(), caller(request), leaderboard_id, **paging(request))
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}")
 def _get(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
-    return runs.get_run(wiring.deps(), _caller(request), leaderboard_id, run_id)
+    return runs.get_run(wiring.deps(), caller(request), leaderboard_id, run_id)
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/cancel")
 def _cancel(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
-    return runs.cancel_run(wiring.deps(), _caller(request), leaderboard_id, run_id)
+    return runs.cancel_run(wiring.deps(), caller(request), leaderboard_id, run_id)
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/ranking")
 def _ranking(request: flask.Request, leaderboard_id: str) -> dict:
-    return ranking.get_ranking(wiring.deps(), _caller(request), leaderboard_id)
+    return ranking.get_ranking(wiring.deps(), caller(request), leaderboard_id)
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/reviews")
 def _reviews(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
-    principal = _caller(request)
+    principal = caller(request)
     status = request.args.get("status") or None
     if status is not None and status not in ("pending", "reviewed"):
         raise ValidationFailed("status is pending or reviewed", code="invalid_status")
@@ -80,13 +65,13 @@ def _reviews(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
         leaderboard_id,
         run_id,
         status=status,  # type: ignore[arg-type]
-        **_paging(request),
+        **paging(request),
     )
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/reviews/{item_id}")
 def _review(request: flask.Request, leaderboard_id: str, run_id: str, item_id: str) -> dict:
-    principal = _caller(request, Scope.LEADERBOARDS_WRITE)
+    principal = caller(request, Scope.LEADERBOARDS_WRITE)
     body = parse(reviews.ReviewSubmit, request)
     return reviews.submit_review(wiring.deps(), principal, leaderboard_id, run_id, item_id, body)
 
