@@ -328,7 +328,7 @@ def _usage(usage: Any) -> tuple[int | None, int | None, float | None]:
     return (
         _int_or_none(usage.get("prompt_tokens")),
         _int_or_none(usage.get("completion_tokens")),
-        _float_or_none(usage.get("cost")),
+        float_or_none(usage.get("cost")),
     )
 
 
@@ -336,7 +336,8 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _float_or_none(value: Any) -> float | None:
+def float_or_none(value: Any) -> float | None:
+    """A finite number from a JSON value (numbers or numeric strings), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:

@@ -23,6 +23,7 @@ from shared.providers.base import (
     Completion,
     StreamEvent,
     chat_body,
+    float_or_none,
     open_chat_stream,
     post_chat,
 )
@@ -212,15 +213,8 @@ def _catalog_model(item: Any) -> CatalogModel | None:
 
 def _price(value: Any) -> float | None:
     """A USD amount (OpenRouter sends prices as strings); routers' "-1" means unknown."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    if number != number or number in (float("inf"), float("-inf")) or number < 0:
-        return None
-    return number
+    number = float_or_none(value)
+    return None if number is None or number < 0 else number
 
 
 def _date(value: Any) -> date | None:

@@ -100,10 +100,16 @@ def remove_model(deps: Deps, principal: Principal, leaderboard_id: str, model_id
         deps.secrets.delete(leaderboard.workspace_id, secret_ref)
 
 
+def public_endpoint(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored endpoint config as clients see it: the token's reference becomes "hidden"."""
+    shown = {k: v for k, v in config.items() if k != "secret_ref"}
+    if config.get("secret_ref"):
+        shown["token"] = HIDDEN
+    return shown
+
+
 def public_model(record: dict[str, Any]) -> dict[str, Any]:
-    config = {k: v for k, v in record["config"].items() if k != "secret_ref"}
-    if record["config"].get("secret_ref"):
-        config["token"] = HIDDEN
+    config = public_endpoint(record["config"])
     return {
         "id": record["id"],
         "label": record["label"],

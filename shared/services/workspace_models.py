@@ -17,7 +17,7 @@ from shared.domain.models import EndpointIn, OpenRouterModelIn, WorkspaceModelCr
 from shared.domain.tokens import Scope
 from shared.errors import NotFound
 from shared.services.auth import Principal
-from shared.services.models import HIDDEN, store_endpoint_config
+from shared.services.models import public_endpoint, store_endpoint_config
 from shared.wiring import Deps
 
 
@@ -91,9 +91,7 @@ def delete_workspace_model(deps: Deps, principal: Principal, model_id: str) -> N
 
 
 def public_workspace_model(record: dict[str, Any]) -> dict[str, Any]:
-    endpoint = {k: v for k, v in record["endpoint"].items() if k != "secret_ref"}
-    if record["endpoint"].get("secret_ref"):
-        endpoint["token"] = HIDDEN
+    endpoint = public_endpoint(record["endpoint"])
     return {
         "id": record["id"],
         "name": record["name"],
