@@ -6,6 +6,10 @@
 
 Every response carries ``X-DrGero-Overhead-Ms``: the time spent here minus the time spent
 waiting for the model (for a stream: minus the wait for its first chunk).
+
+A client may shorten the request's deadline with ``X-DrGero-Timeout: <seconds>``; the OpenAI
+SDKs send their own timeout as ``X-Stainless-Timeout``, which counts the same way (there is no
+point answering a client that has given up).
 """
 
 from __future__ import annotations
@@ -21,14 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared import wiring
 from shared.domain.tokens import Scope
-from shared.errors import NotFound
+from shared.errors import BadRequest, DrGeroError, NotFound, error_body
 from shared.providers.base import ChatRequest
 from shared.services import inference
 from shared.services.auth import authorize_leaderboard
-from shared.web.http import Router, bearer_token, parse, read_json
+from shared.web.http import Router, bearer_token, read_json
 
 router = Router("inference", overhead_header="X-DrGero-Overhead-Ms")
 MODEL_PREFIX = "leaderboard/"
+TIMEOUT_HEADERS = ("X-DrGero-Timeout", "X-Stainless-Timeout")
 
 
 class InferenceIn(BaseModel):
@@ -66,10 +71,11 @@ def _infer(request: flask.Request, leaderboard_id: str) -> dict:
     deps = wiring.deps()
     token = bearer_token(request)
     inference.authenticate(deps, token)  # who before what: a stranger learns nothing from a body
-    body = parse(InferenceIn, request)
+    body = InferenceIn.model_validate(_body(deps, request))
     call = inference.prepare(
         deps, token, leaderboard_id,
         input_text=body.input or body.question or body.query, messages=body.messages,
+        client_timeout=_client_timeout(request),
     )  # fmt: skip
     answer = inference.complete(
         deps,
@@ -102,13 +108,16 @@ def _chat(request: flask.Request) -> Any:
     deps = wiring.deps()
     token = bearer_token(request)
     inference.authenticate(deps, token)
-    body = ChatIn.model_validate(read_json(request))
+    body = ChatIn.model_validate(_body(deps, request))
     if not body.model.startswith(MODEL_PREFIX):
         raise NotFound(
             f'model {body.model!r} does not exist: use "leaderboard/<id>" (GET /v1/models)',
             code="model_not_found",
         )
-    call = inference.prepare(deps, token, body.model[len(MODEL_PREFIX) :], messages=body.messages)
+    call = inference.prepare(
+        deps, token, body.model[len(MODEL_PREFIX) :],
+        messages=body.messages, client_timeout=_client_timeout(request),
+    )  # fmt: skip
     chat = ChatRequest(
         call.messages,
         max_tokens=body.max_tokens or body.max_completion_tokens,
@@ -121,8 +130,32 @@ def _chat(request: flask.Request) -> Any:
     return flask.Response(
         json.dumps(_chat_body(answer, body.model)),
         mimetype="application/json",
-        headers=_model_headers(answer.model, answer.fallback),
+        headers=_call_headers(call, answer.model, answer.fallback),
     )
+
+
+def _body(deps: Any, request: flask.Request) -> Any:
+    return read_json(request, max_bytes=deps.settings.inference_max_body_bytes)
+
+
+def _client_timeout(request: flask.Request) -> float | None:
+    """The client's own timeout in seconds, when it sent one (see the module docstring)."""
+    for header in TIMEOUT_HEADERS:
+        raw = request.headers.get(header)
+        if raw is None:
+            continue
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = float("nan")
+        if not seconds > 0 or seconds == float("inf"):
+            raise BadRequest(
+                f"{header} must be a positive number of seconds, not {raw!r}",
+                code="invalid_header",
+                header=header,
+            )
+        return seconds
+    return None
 
 
 def _chat_body(answer: inference.Answer, model: str) -> dict[str, Any]:
@@ -142,7 +175,9 @@ def _chat_body(answer: inference.Answer, model: str) -> dict[str, Any]:
     }
 
 
-def _chat_stream(deps: Any, call: Any, chat: ChatRequest, body: ChatIn) -> flask.Response:
+def _chat_stream(
+    deps: Any, call: inference.Call, chat: ChatRequest, body: ChatIn
+) -> flask.Response:
     waited = time.perf_counter()
     model, fallback, events = inference.stream(deps, call, chat)
     flask.g.upstream_ms = (time.perf_counter() - waited) * 1000
@@ -159,28 +194,35 @@ def _chat_stream(deps: Any, call: Any, chat: ChatRequest, body: ChatIn) -> flask
 
     def generate() -> Iterator[str]:
         yield chunk({"role": "assistant", "content": ""}, None)
-        for event in events:
-            if event.delta:
-                yield chunk({"content": event.delta}, None)
-            if event.completion is not None:
-                answer = inference.finish(
-                    deps, call, chat, model, event.completion, fallback=fallback
-                )
-                yield chunk({}, event.completion.finish_reason or "stop")
+        relayed = inference.relay(deps, call, chat, model, events, fallback=fallback)
+        try:
+            for item in relayed:
+                if isinstance(item, str):
+                    yield chunk({"content": item}, None)
+                    continue
+                yield chunk({}, item.completion.finish_reason or "stop")
                 if include_usage:
-                    usage = inference.usage(event.completion) | {"cost": answer.cost_usd}
-                    yield sse([], usage=usage)
+                    yield sse([], usage=inference.usage(item.completion) | {"cost": item.cost_usd})
+        except DrGeroError as exc:  # the upstream broke mid-stream: an error event, no [DONE]
+            yield f"data: {json.dumps(error_body(exc))}\n\n"
+            return
+        finally:
+            relayed.close()  # a client that left closes this generator: stop the upstream
         yield "data: [DONE]\n\n"
 
     return flask.Response(
         flask.stream_with_context(generate()),
         mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", **_model_headers(model, fallback)},
+        headers={"Cache-Control": "no-cache", **_call_headers(call, model, fallback)},
     )
 
 
-def _model_headers(model: dict[str, Any], fallback: bool) -> dict[str, str]:
-    return {"X-DrGero-Model": model["id"], "X-DrGero-Fallback": "true" if fallback else "false"}
+def _call_headers(call: inference.Call, model: dict[str, Any], fallback: bool) -> dict[str, str]:
+    return {
+        "X-DrGero-Model": model["id"],
+        "X-DrGero-Fallback": "true" if fallback else "false",
+        "X-DrGero-Trace-Id": call.trace_id,
+    }
 
 
 @router.route("GET", "/v1/models")

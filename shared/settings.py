@@ -90,9 +90,13 @@ class Settings(BaseSettings):
     run_call_timeout_seconds: float = 60.0
     run_call_attempts: int = 5
 
-    # Inference: the upstream deadline of one call, and how stale the hot-path caches of tokens,
-    # leaderboards and candidate models may be (a revoked token works at most this long).
+    # Inference: how long one model may take (each attempt), how long one request may take
+    # across its fallbacks (both defaults a leaderboard may lower or raise), the largest request
+    # body, and how stale the hot-path caches of tokens, leaderboards, candidate models and
+    # provider keys may be (a revoked token works at most this long).
     inference_timeout_seconds: float = 60.0
+    inference_deadline_seconds: float = 120.0
+    inference_max_body_bytes: int = 4 * 1024 * 1024
     inference_cache_seconds: float = 5.0
 
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts stored provider credentials.

@@ -206,10 +206,17 @@ def completion_body(
 
 
 def chat_response(
-    state: SimulatorState, reply: Reply, *, stream: bool, model_name: str | None = None
+    state: SimulatorState,
+    reply: Reply,
+    *,
+    stream: bool,
+    model_name: str | None = None,
+    stats_id: str | None = None,
 ) -> Response:
     if stream:
-        return sse_response(state, reply, model_name=model_name)
+        return sse_response(
+            state, reply, model_name=model_name, stats_id=stats_id or reply.model.id
+        )
     generation_id = _generation_id()
     body = completion_body(reply, generation_id=generation_id, model_name=model_name)
     response = json_response(body)
@@ -217,7 +224,9 @@ def chat_response(
     return response
 
 
-def sse_response(state: SimulatorState, reply: Reply, *, model_name: str | None) -> Response:
+def sse_response(
+    state: SimulatorState, reply: Reply, *, model_name: str | None, stats_id: str
+) -> Response:
     """``text/event-stream``: a processing comment, content deltas, usage, ``[DONE]``."""
     generation_id = _generation_id()
     created = int(time.time())
@@ -237,16 +246,23 @@ def sse_response(state: SimulatorState, reply: Reply, *, model_name: str | None)
         return f"data: {json.dumps(envelope | {'choices': [choice]} | extra)}\n\n"
 
     def events() -> Iterator[str]:
-        yield ": OPENROUTER PROCESSING\n\n"
-        state.sleep_ms(reply.first_token_ms)
-        for index, piece in enumerate(pieces):
-            delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
-            if reply.outcome == "refusal":
-                delta["refusal"] = piece
-            yield chunk(delta, None)
-            state.sleep_ms(pause_ms)
-        yield chunk({}, reply.finish_reason, usage=_usage(reply))
-        yield "data: [DONE]\n\n"
+        ended = False
+        try:
+            yield ": OPENROUTER PROCESSING\n\n"
+            state.sleep_ms(reply.first_token_ms)
+            for index, piece in enumerate(pieces):
+                delta = (
+                    {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
+                )
+                if reply.outcome == "refusal":
+                    delta["refusal"] = piece
+                yield chunk(delta, None)
+                state.sleep_ms(pause_ms)
+            yield chunk({}, reply.finish_reason, usage=_usage(reply))
+            yield "data: [DONE]\n\n"
+            ended = True
+        finally:  # the server closes this generator when the client has gone away
+            state.count_stream(stats_id, cut=not ended)
 
     response = Response(events(), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"

@@ -5,7 +5,8 @@
 - ``POST /_sim/models``: add or patch models by id: one object, a list, or ``{"models": [...]}``.
 - ``POST /_sim/custom-endpoints``: add or patch one: ``{"name": "...", "auth": "bearer", ...}``.
 - ``POST /_sim/hf/files``: ``{"repo", "path", "content_base64" | "content", "private"}``.
-- ``GET /_sim/stats``: calls per model id, downloads, the last requests (secrets masked).
+- ``GET /_sim/stats``: calls per model id (and streams, and streams cut by their client),
+  downloads, the last requests (secrets masked).
 - ``POST /_sim/reset``: statistics, answer key, key usage and runtime patches back to the config.
 """
 

@@ -67,7 +67,9 @@ def _serve(
     if answer_format == "text":
         return Response(result.content, mimetype="text/plain")
     model_name = body.get("model") if isinstance(body.get("model"), str) else stats_id
-    return chat.chat_response(state, result, stream=stream, model_name=model_name)
+    return chat.chat_response(
+        state, result, stream=stream, model_name=model_name, stats_id=stats_id
+    )
 
 
 def authorized(endpoint: CustomEndpoint) -> bool:

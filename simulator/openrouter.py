@@ -91,7 +91,7 @@ def _chat(state: SimulatorState, *, accept_hf_token: bool) -> Response:
     result = chat.simulate(state, model, body, stream=stream, key=key)
     if isinstance(result, Response):
         return result
-    return chat.chat_response(state, result, stream=stream)
+    return chat.chat_response(state, result, stream=stream, stats_id=stats_id)
 
 
 def is_expired(model: SimModel) -> bool:

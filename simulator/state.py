@@ -162,6 +162,13 @@ class SimulatorState:
                 stats[outcome] = stats.get(outcome, 0) + 1
             stats["cost"] = stats.get("cost", 0.0) + cost
 
+    def count_stream(self, model_id: str, *, cut: bool) -> None:
+        """A stream ended: ``cut`` when the client left before its last event."""
+        with self._lock:
+            stats = self._stats.setdefault(model_id, {"total": 0, "ok": 0})
+            stats["streams"] = stats.get("streams", 0) + 1
+            stats["streams_cut"] = stats.get("streams_cut", 0) + (1 if cut else 0)
+
     def count_download(self, file_path: str) -> None:
         with self._lock:
             self._downloads[file_path] = self._downloads.get(file_path, 0) + 1

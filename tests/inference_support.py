@@ -34,6 +34,7 @@ ROWS = 100
 # What every model registered here looks like between tests: fast, healthy, priced.
 HEALTHY: dict[str, Any] = {
     "latency_ms": {"fixed": 2},
+    "throughput_tps": 0.0,  # output costs no time
     "pricing": {"prompt": str(PROMPT_PRICE), "completion": str(COMPLETION_PRICE)},
     "error_rate": 0.0,
     "rate_limit_rate": 0.0,

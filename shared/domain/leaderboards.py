@@ -149,6 +149,10 @@ class InferenceConfig(BaseModel):
     redact: bool = False
     # Feed every call into this PUSH leaderboard's dataset (the production feedback loop).
     feed_dataset: bool = False
+    # How long one model may take, and one request across all its fallbacks (None: the
+    # deployment's ``inference_timeout_seconds`` / ``inference_deadline_seconds``).
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] | None = None
+    deadline_seconds: Annotated[float, Field(gt=0, le=900)] | None = None
 
 
 class LeaderboardCreate(BaseModel):

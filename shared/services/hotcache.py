@@ -1,9 +1,10 @@
 """A small time-bounded cache for the inference hot path.
 
 Inference must not pay a database round trip per call for what rarely changes: the token, the
-leaderboard and its candidate models. Entries live ``ttl`` seconds (``inference_cache_seconds``,
-5 by default), so a change (a revoked token, a new selection) takes effect within that bound on
-every instance. Budget checks do not rely on it: spend is read fresh (see ``inference.py``).
+leaderboard, its candidate models and their endpoints (with the provider keys they decrypt).
+Entries live ``ttl`` seconds (``inference_cache_seconds``, 5 by default), so a change (a
+revoked token, a new selection, a rotated provider key) takes effect within that bound on every
+instance. Budget checks do not rely on it: spend is read fresh (see ``inference.py``).
 """
 
 from __future__ import annotations

@@ -2,13 +2,19 @@
 
 One call:
 
-1. who and where: the token (``inference`` scope, the leaderboard's workspace), the leaderboard
-   and its candidates, from a cache of at most ``inference_cache_seconds`` staleness;
+1. who and where: the token (``inference`` scope, the leaderboard's workspace), the leaderboard,
+   its candidates and their endpoints (provider keys decrypted), from a cache of at most
+   ``inference_cache_seconds`` staleness: no database read on a warm path but a budget's;
 2. money first: a token with a budget has its spend read fresh; spent → 402;
 3. the chain: the selected model (manual pin or ranking winner), then the next models of the
    ranking, at most ``inference.fallbacks`` of them. A timeout, 5xx or 429 moves to the next;
    a content refusal or any 4xx does not (it is the answer, or the request's fault);
-4. after the answer: its cost (provider ``usage.cost`` first, price table second) is added to
+4. time: each attempt may take ``inference.timeout_seconds``, the whole request (every attempt,
+   or for a stream the wait for its first chunk) ``inference.deadline_seconds`` or the client's
+   own timeout when it sends one (``X-DrGero-Timeout``, or the OpenAI SDKs'
+   ``X-Stainless-Timeout``), whichever is less. An attempt never outlives the deadline, and no
+   attempt starts past it: the answer is then 504 ``deadline_exceeded``;
+5. after the answer: its cost (provider ``usage.cost`` first, price table second) is added to
    the token's spend with an atomic increment (before answering for a budgeted token, just
    after for the others), and the trace (and, when configured, the pushed
    row of the feedback loop) is written off the response path.
@@ -17,6 +23,11 @@ One call:
 after. Calls already past the check when the budget is crossed still complete, so the spend can
 exceed the budget by at most the cost of the calls in flight at that moment (N concurrent calls
 → at most N calls' cost); every later call gets 402.
+
+**A stream the client leaves.** The upstream stream is closed at once (no more tokens are
+generated for nobody). The provider may still bill what it generated, so the call is charged
+an estimate (the price table on about four characters per token, of the prompt and of the
+output sent so far) and traced with ``error: "client_disconnected"`` and ``cost_estimated``.
 """
 
 from __future__ import annotations
@@ -24,14 +35,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.cloud import firestore
 
-from shared.domain.prompts import inference_messages, task_messages
+from shared.domain.estimate import estimate_tokens
+from shared.domain.prompts import inference_messages, message_text, task_messages
 from shared.domain.tokens import Scope
 from shared.errors import (
     BadGateway,
@@ -54,11 +66,13 @@ from shared.services.auth import Principal, authorize_leaderboard, principal_fro
 from shared.services.endpoints import endpoint_for
 from shared.services.hotcache import TtlCache
 from shared.storage.records import LeaderboardRecord, TokenRecord
+from shared.storage.traces import new_trace_id
 from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
 
 FALLBACK_ERRORS = (UpstreamTimeout, UpstreamUnavailable, RateLimited)
+MIN_ATTEMPT_SECONDS = 0.05  # less time than this left: no attempt is worth starting
 REDACTED = "[redacted]"
 _background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="inference-after")
 _caches: dict[str, TtlCache] = {}
@@ -75,8 +89,22 @@ class Call:
     caller_input: str
     chain: list[dict[str, Any]]
     budgeted: bool = False
+    attempt_seconds: float = 60.0  # one model's time
+    deadline_seconds: float = 120.0  # the whole request's time, from ``started``
     started: float = field(default_factory=time.perf_counter)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    trace_id: str = field(default_factory=new_trace_id)  # the one trace this call writes
+
+    def remaining(self) -> float:
+        return self.deadline_seconds - (time.perf_counter() - self.started)
+
+    def timeouts(self) -> Iterator[tuple[int, dict[str, Any], float]]:
+        """Each model of the chain with its timeout, while the deadline leaves time to try."""
+        for position, model in enumerate(self.chain):
+            remaining = self.remaining()
+            if remaining < MIN_ATTEMPT_SECONDS:
+                return
+            yield position, model, min(self.attempt_seconds, remaining)
 
 
 @dataclass
@@ -110,7 +138,9 @@ def prepare(
     *,
     input_text: str | None = None,
     messages: list[dict[str, Any]] | None = None,
+    client_timeout: float | None = None,
 ) -> Call:
+    started = time.perf_counter()
     principal, token_hash, record = authenticate(deps, token)
     leaderboard = authorize_leaderboard(
         principal,
@@ -133,6 +163,8 @@ def prepare(
         assert input_text is not None
         sent, caller = task_messages(prompt, input_text), input_text
     chain = _chain(deps, leaderboard)
+    config = leaderboard.inference or {}
+    deadline = config.get("deadline_seconds") or deps.settings.inference_deadline_seconds
     return Call(
         principal,
         token_hash,
@@ -141,6 +173,9 @@ def prepare(
         caller,
         chain,
         budgeted=record.budget_usd is not None,
+        attempt_seconds=config.get("timeout_seconds") or deps.settings.inference_timeout_seconds,
+        deadline_seconds=min(deadline, client_timeout) if client_timeout else deadline,
+        started=started,
     )
 
 
@@ -179,11 +214,9 @@ def _chain(deps: Deps, leaderboard: LeaderboardRecord) -> list[dict[str, Any]]:
 def complete(deps: Deps, call: Call, request: ChatRequest) -> Answer:
     """Ask the chain in turn; the first model that answers answers."""
     last: ProviderError | None = None
-    for position, model in enumerate(call.chain):
+    for position, model, timeout in call.timeouts():
         try:
-            completion = _endpoint(deps, call, model).complete(
-                request, timeout=deps.settings.inference_timeout_seconds
-            )
+            completion = _endpoint(deps, call, model).complete(request, timeout=timeout)
         except FALLBACK_ERRORS as exc:
             last = exc
             call.attempts.append({"model_id": model["id"], "error": _error_code(exc)})
@@ -191,9 +224,7 @@ def complete(deps: Deps, call: Call, request: ChatRequest) -> Answer:
         except ProviderError as exc:
             raise _client_error(exc) from exc
         return finish(deps, call, request, model, completion, fallback=position > 0)
-    assert last is not None
-    _after(deps, call, request, None, None, None, error=_error_code(last))
-    raise _client_error(last)
+    raise _gave_up(deps, call, request, last)
 
 
 def stream(
@@ -201,10 +232,8 @@ def stream(
 ) -> tuple[dict[str, Any], bool, Iterator[StreamEvent]]:
     """The first model whose stream starts; fallback happens only before the first byte."""
     last: ProviderError | None = None
-    for position, model in enumerate(call.chain):
-        events = _endpoint(deps, call, model).stream(
-            request, timeout=deps.settings.inference_timeout_seconds
-        )
+    for position, model, timeout in call.timeouts():
+        events = _endpoint(deps, call, model).stream(request, timeout=timeout)
         try:
             first = next(events)
         except FALLBACK_ERRORS as exc:
@@ -216,9 +245,7 @@ def stream(
         except ProviderError as exc:
             raise _client_error(exc) from exc
         return model, position > 0, _chained(first, events)
-    assert last is not None
-    _after(deps, call, request, None, None, None, error=_error_code(last))
-    raise _client_error(last)
+    raise _gave_up(deps, call, request, last)
 
 
 def _chained(first: StreamEvent, rest: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
@@ -228,7 +255,76 @@ def _chained(first: StreamEvent, rest: Iterator[StreamEvent]) -> Iterator[Stream
     finally:
         close = getattr(rest, "close", None)
         if close is not None:
-            close()  # a client that went away stops the upstream stream too
+            close()  # leaves the upstream request: its connection is closed, the stream stops
+
+
+def relay(
+    deps: Deps,
+    call: Call,
+    request: ChatRequest,
+    model: dict[str, Any],
+    events: Iterator[StreamEvent],
+    *,
+    fallback: bool,
+) -> Generator[str | Answer, None, None]:
+    """A started stream's text deltas as they come, then its :class:`Answer`.
+
+    Closing this generator (the client went away) closes the upstream stream at once and
+    records the call as cut: an estimated charge and a ``client_disconnected`` trace. An
+    upstream that fails mid-stream is traced and its error raised (there is no fallback after
+    the first byte: the client already holds part of an answer).
+    """
+    sent: list[str] = []
+    answer: Answer | None = None
+    try:
+        for event in events:
+            if event.delta:
+                sent.append(event.delta)
+                yield event.delta
+            if event.completion is not None:
+                answer = finish(deps, call, request, model, event.completion, fallback=fallback)
+                yield answer
+                return
+    except GeneratorExit:
+        if answer is None:  # charged and traced already otherwise
+            _cut(deps, call, request, model, "".join(sent), fallback=fallback)
+        raise
+    except ProviderError as exc:
+        _cut(deps, call, request, model, "".join(sent), fallback=fallback, error=exc)
+        raise _client_error(exc) from exc
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+
+
+def _cut(
+    deps: Deps,
+    call: Call,
+    request: ChatRequest,
+    model: dict[str, Any],
+    partial: str,
+    *,
+    fallback: bool,
+    error: ProviderError | None = None,
+) -> None:
+    """Charge and trace a stream that ended before its last chunk, from what was sent."""
+    estimate = Completion(
+        output=partial,
+        prompt_tokens=estimate_tokens(
+            " ".join(message_text(m.get("content")) for m in call.messages)
+        ),
+        completion_tokens=estimate_tokens(partial) if partial else 0,
+        cost_usd=None,
+        latency_ms=(time.perf_counter() - call.started) * 1000,
+        model=None,
+        finish_reason=None,
+    )
+    code = _error_code(error) if error is not None else "client_disconnected"
+    try:
+        finish(deps, call, request, model, estimate, fallback=fallback, error=code)
+    except Exception:  # the client is gone or the stream broke: nothing to answer, only log
+        log.exception("could not record a cut inference stream")
 
 
 def finish(
@@ -239,8 +335,12 @@ def finish(
     completion: Completion,
     *,
     fallback: bool,
+    error: str | None = None,
 ) -> Answer:
-    """Charge the call, then write its trace (and feedback row) off the response path."""
+    """Charge the call, then write its trace (and feedback row) off the response path.
+
+    ``error`` marks a call cut short (see :func:`relay`): its completion is an estimate.
+    """
     cost = _cost(model, completion)
     if cost:
         charge = deps.tokens.ref(call.token_hash).update
@@ -249,8 +349,29 @@ def finish(
             charge(spend)
         else:  # nothing waits on it: off the response path
             _background.submit(charge, spend)
-    trace_id = _after(deps, call, request, model, completion, cost, fallback=fallback)
+    trace_id = _after(deps, call, request, model, completion, cost, fallback=fallback, error=error)
     return Answer(completion, model, fallback, cost, trace_id)
+
+
+def _gave_up(
+    deps: Deps, call: Call, request: ChatRequest, last: ProviderError | None
+) -> DrGeroError:
+    """Every model failed, or the deadline left no time: trace it, and say which it was."""
+    if last is None or (
+        isinstance(last, UpstreamTimeout) and call.remaining() < MIN_ATTEMPT_SECONDS
+    ):
+        error: DrGeroError = GatewayTimeout(
+            f"no model answered within this request's deadline of {call.deadline_seconds:g} s"
+            f" ({len(call.attempts)} attempt(s)); raise inference.deadline_seconds or the"
+            " client's timeout",
+            code="deadline_exceeded",
+            deadline_seconds=call.deadline_seconds,
+        )
+    else:
+        error = _client_error(last)
+    error.details |= {"attempts": call.attempts, "trace_id": call.trace_id}
+    _after(deps, call, request, None, None, None, error=error.code)
+    return error
 
 
 def _after(
@@ -267,6 +388,7 @@ def _after(
     trace_ref, trace = deps.traces.new(
         call.leaderboard.id,
         kind="inference",
+        trace_id=call.trace_id,
         workspace_id=call.leaderboard.workspace_id,
         token_id=call.principal.token_id,
     )
@@ -284,6 +406,7 @@ def _after(
         "fallback": fallback,
         "attempts": call.attempts,
         "error": error,
+        "cost_estimated": error is not None and completion is not None,
         "finish_reason": completion.finish_reason if completion else None,
     }
     _background.submit(_write_after, deps, call, trace_ref, trace, completion, model)
@@ -323,6 +446,17 @@ def _feed(
 
 
 def _endpoint(deps: Deps, call: Call, model: dict[str, Any]) -> Any:
+    """The model's callable endpoint, with its decrypted credentials, cached like the rest.
+
+    A rotated or removed provider key is therefore used for at most ``inference_cache_seconds``
+    more; the decrypted key lives only in this process's memory.
+    """
+    return _cache(deps, "endpoints").get(
+        (call.leaderboard.id, model["id"]), lambda: _build_endpoint(deps, call, model)
+    )
+
+
+def _build_endpoint(deps: Deps, call: Call, model: dict[str, Any]) -> Any:
     config = model["config"]
     if config["platform"] == "drgero":
         workspace_model = deps.workspace_models.get(
@@ -393,11 +527,7 @@ def _client_error(exc: ProviderError) -> DrGeroError:
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
         if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return message_text(message.get("content"))  # already validated by prepare()
     return ""
 
 

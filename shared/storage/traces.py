@@ -28,10 +28,14 @@ class TraceRepo:
         return self._db.collection("leaderboards").document(leaderboard_id).collection(TRACES)
 
     def new(
-        self, leaderboard_id: str, *, kind: str, **fields: Any
+        self, leaderboard_id: str, *, kind: str, trace_id: str | None = None, **fields: Any
     ) -> tuple[firestore.DocumentReference, dict[str, Any]]:
-        """A fresh trace document and its body, for the caller to add to its commit."""
-        trace_id = "tr_" + uuid.uuid4().hex
+        """A fresh trace document and its body, for the caller to add to its commit.
+
+        ``trace_id`` (from :func:`new_trace_id`) when the id must be known before the trace is
+        written: inference names it in a stream's headers, before the answer exists.
+        """
+        trace_id = trace_id or new_trace_id()
         body = {
             "id": trace_id,
             "kind": kind,
@@ -54,6 +58,10 @@ class TraceRepo:
         if kind is not None:
             query = query.where(filter=firestore.FieldFilter("kind", "==", kind))
         return fetch_page(query, limit=limit, cursor=cursor)
+
+
+def new_trace_id() -> str:
+    return "tr_" + uuid.uuid4().hex
 
 
 def public_trace(body: dict[str, Any]) -> dict[str, Any]:

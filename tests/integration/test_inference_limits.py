@@ -1,0 +1,296 @@
+"""Inference under time and size limits: deadlines across fallbacks, body size, a client leaving.
+
+Two leaderboards rank the same three simulated models: ``board.loose`` keeps the deployment's
+defaults (60 s per model, 120 s per request), ``board.tight`` gives each model 0.6 s and the
+whole request 1 s. Slowness is the simulator's: a fixed latency of 300 000 ms is 3 s at its
+time scale of 0.01.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from shared.services import accounts
+from tests.conftest import Api
+from tests.errors import assert_error
+from tests.inference_support import (
+    Ranked,
+    calls_since,
+    connect_openrouter_key,
+    create_token,
+    eventually,
+    faulty,
+    fetch_trace,
+    heal,
+    infer,
+    ranked_leaderboard,
+    register_models,
+    sim_stats,
+    token_entry,
+    upstream_requests,
+)
+from tests.runs_support import sim_url
+
+A, B, C = "sim/limits-a", "sim/limits-b", "sim/limits-c"
+SLOW = {"latency_ms": {"fixed": 300_000}}  # 3 s at the simulator's time scale
+TIGHT = {"timeout_seconds": 0.6, "deadline_seconds": 1.0}
+
+
+@dataclass
+class Boards:
+    loose: Ranked
+    tight: Ranked
+    base_url: str
+    token: str
+
+    @property
+    def api(self) -> Api:
+        return self.loose.api
+
+    def stream(self, lb: str, text: str, **headers: str) -> httpx.Response:
+        """An open streamed chat call (the caller closes it)."""
+        client = httpx.Client(base_url=self.base_url, timeout=60)
+        request = client.build_request(
+            "POST",
+            "/v1/chat/completions",
+            json={
+                "model": f"leaderboard/{lb}",
+                "messages": [{"role": "user", "content": text}],
+                "stream": True,
+            },
+            headers={"Authorization": f"Bearer {self.token}"} | headers,
+        )
+        return client.send(request, stream=True)
+
+
+@pytest.fixture(scope="module")
+def board(stack, deps) -> Boards:
+    made = accounts.bootstrap_workspace(deps, name="limits-" + uuid.uuid4().hex[:6], plan="pro")
+    api = Api(stack.base_url, made["token"])
+    connect_openrouter_key(api)
+    register_models({A: 0.95, B: 0.6, C: 0.25})
+    loose = ranked_leaderboard(api, [A, B, C])
+    tight = ranked_leaderboard(api, [A, B, C], **TIGHT)
+    assert loose.order == tight.order == [A, B, C]
+    return Boards(loose, tight, stack.base_url, made["token"])
+
+
+@pytest.fixture(autouse=True)
+def healthy_models():
+    heal(A, B, C)
+    yield
+    heal(A, B, C)
+
+
+def _text() -> str:
+    return f"What is the answer {uuid.uuid4().hex[:10]}"
+
+
+def _timed(call) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+# ----------------------------------------------------------------------------- deadlines
+
+
+def test_the_deadline_bounds_a_request_across_its_fallbacks(board):
+    before = sim_stats()
+    with faulty(A, **SLOW), faulty(B, **SLOW), faulty(C, **SLOW):
+        response, elapsed = _timed(lambda: infer(board.api, board.tight.lb, input=_text()))
+    error = assert_error(response, 504, "deadline_exceeded")
+    assert 0.9 <= elapsed < 1.8, elapsed  # A had 0.6 s, B the 0.4 s left, C no time at all
+    assert error["deadline_seconds"] == 1.0
+    assert [a["model_id"] for a in error["attempts"]] == [
+        board.tight.candidate[A],
+        board.tight.candidate[B],
+    ]
+    assert {a["error"] for a in error["attempts"]} == {"upstream_timeout"}
+    assert calls_since(before, C).get("total", 0) == 0
+    trace = fetch_trace(board.api, board.tight.lb, error["trace_id"])
+    assert trace["error"] == "deadline_exceeded" and trace["output"] is None
+
+
+def test_within_the_deadline_a_slow_model_falls_back(board):
+    with faulty(A, **SLOW):
+        response, elapsed = _timed(lambda: infer(board.api, board.tight.lb, input=_text()))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["fallback"], body["model"]["upstream"]) == (True, B)
+    assert elapsed < 1.0 and body["attempts"][0]["error"] == "upstream_timeout"
+
+
+def test_the_deadline_bounds_the_wait_for_a_streams_first_chunk(board):
+    with faulty(A, **SLOW), faulty(B, **SLOW), faulty(C, **SLOW):
+        started = time.monotonic()
+        response = board.stream(board.tight.lb, _text())
+        response.read()
+        elapsed = time.monotonic() - started
+    assert_error(response, 504, "deadline_exceeded")
+    assert elapsed < 1.8, elapsed
+
+
+@pytest.mark.parametrize("header", ["X-DrGero-Timeout", "X-Stainless-Timeout"])
+def test_the_clients_own_timeout_shortens_the_deadline(board, header):
+    before = sim_stats()
+    with faulty(A, **SLOW):
+        response, elapsed = _timed(
+            lambda: board.api.post(
+                "/v1/chat/completions",
+                json={
+                    "model": f"leaderboard/{board.loose.lb}",
+                    "messages": [{"role": "user", "content": _text()}],
+                },
+                headers={header: "0.5"},
+            )
+        )
+    error = assert_error(response, 504, "deadline_exceeded")
+    assert error["deadline_seconds"] == 0.5 and elapsed < 1.3, (error, elapsed)
+    assert calls_since(before, B).get("total", 0) == 0  # no time was left to fall back
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "inf", "nan"])
+def test_a_timeout_header_that_is_not_a_positive_number_is_400(board, value):
+    response = board.api.post(
+        f"/v1/leaderboard/{board.loose.lb}/inference",
+        json={"input": _text()},
+        headers={"X-DrGero-Timeout": value},
+    )
+    error = assert_error(response, 400, "invalid_header")
+    assert error["header"] == "X-DrGero-Timeout"
+
+
+@pytest.mark.parametrize(
+    "inference",
+    [{"timeout_seconds": 0}, {"deadline_seconds": -1}, {"deadline_seconds": 10_000}],
+)
+def test_timeouts_out_of_range_are_refused(board, inference):
+    response = board.api.http.patch(
+        f"/v1/leaderboard/{board.loose.lb}", json={"inference": inference}
+    )
+    assert_error(response, 422)
+
+
+# ----------------------------------------------------------------------------- body size
+
+
+@pytest.mark.parametrize("path", ["inference", "chat"])
+def test_a_body_over_the_limit_is_413_and_reaches_no_model(board, deps, path):
+    limit = deps.settings.inference_max_body_bytes
+    marker = uuid.uuid4().hex
+    text = marker + "x" * limit
+    if path == "inference":
+        response = infer(board.api, board.loose.lb, input=text)
+    else:
+        response = board.api.post(
+            "/v1/chat/completions",
+            json={
+                "model": f"leaderboard/{board.loose.lb}",
+                "messages": [{"role": "user", "content": text}],
+            },
+        )
+    error = assert_error(response, 413, "payload_too_large")
+    assert error["max_bytes"] == limit
+    assert upstream_requests(A, marker) == []
+
+
+def test_a_large_body_under_the_limit_is_served(board):
+    marker = uuid.uuid4().hex
+    text = marker + " " + "word " * 100_000  # about 500 kB
+    response = infer(board.api, board.loose.lb, input=text)
+    assert response.status_code == 200, response.text[:300]
+    assert len(upstream_requests(A, marker)) == 1
+
+
+# ----------------------------------------------------------------------------- streams
+
+
+def test_a_client_that_leaves_a_stream_stops_the_upstream_and_is_charged(board):
+    token = create_token(board.api, scopes=["inference"])
+    boards = Boards(board.loose, board.tight, board.base_url, token["token"])
+    before = sim_stats()
+    received = ""
+    # About 30 s of generation (63 tokens at 0.02 tokens/s, at the time scale of 0.01).
+    with faulty(A, throughput_tps=0.02):
+        response = boards.stream(board.loose.lb, _text())
+        assert response.status_code == 200
+        trace_id = response.headers["X-DrGero-Trace-Id"]
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                received += json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+            if received:
+                break
+        left_at = time.monotonic()
+        response.close()  # the client goes away after its first words
+
+        def cut() -> dict[str, float] | None:
+            calls = calls_since(before, A)
+            return calls if calls.get("streams_cut") else None
+
+        calls = eventually(cut, timeout=10)
+    assert calls["streams_cut"] == 1 and calls["streams"] == 1, calls
+    assert time.monotonic() - left_at < 10  # long before the stream's natural end
+
+    trace = fetch_trace(board.api, board.loose.lb, trace_id)
+    assert trace["error"] == "client_disconnected" and trace["cost_estimated"] is True
+    assert trace["output"].startswith(received) and trace["model_id"] == board.loose.candidate[A]
+    assert trace["usage"]["prompt_tokens"] > 0 and trace["cost_usd"] > 0
+    spent = eventually(lambda: token_entry(board.api, token["id"])["spend_usd"])
+    assert spent == pytest.approx(trace["cost_usd"])
+
+
+def test_a_finished_stream_names_its_trace(board):
+    response = board.stream(board.loose.lb, _text())
+    events = [line for line in response.iter_lines() if line.startswith("data: ")]
+    response.close()
+    assert events[-1] == "data: [DONE]"
+    trace = fetch_trace(board.api, board.loose.lb, response.headers["X-DrGero-Trace-Id"])
+    assert trace["error"] is None and trace["cost_estimated"] is False
+    assert trace["output"] and trace["usage"]["completion_tokens"] > 0
+
+
+# ----------------------------------------------------------------------------- the hot path
+
+
+def _key_seen_upstream(marker: str) -> str:
+    """The (masked) Authorization the simulator got with the request holding ``marker``."""
+    recent = httpx.get(f"{sim_url()}/_sim/stats", timeout=10).json()["recent_requests"]
+    seen = [
+        r["headers"].get("Authorization") or r["headers"].get("authorization")
+        for r in recent
+        if isinstance(r["body"], dict) and marker in json.dumps(r["body"])
+    ]
+    assert len(seen) == 1, seen
+    return str(seen[0])
+
+
+def test_a_rotated_provider_key_is_used_within_the_cache_bound(board, deps):
+    old, new = f"sk-or-old-{uuid.uuid4().hex}-old", f"sk-or-new-{uuid.uuid4().hex}-new"
+    for key in (old, new):
+        response = board.api.http.put("/v1/integrations/openrouter", json={"secret": key})
+        assert response.status_code == 200, response.text
+        if key == old:  # past any cached endpoint: the old key is the one in use
+            time.sleep(deps.settings.inference_cache_seconds + 0.5)
+            marker = _text()
+            assert infer(board.api, board.loose.lb, input=marker).status_code == 200
+            assert _key_seen_upstream(marker).endswith("...old")
+    rotated_at = time.monotonic()
+    marker = _text()
+    assert infer(board.api, board.loose.lb, input=marker).status_code == 200
+    if time.monotonic() - rotated_at < deps.settings.inference_cache_seconds:
+        assert _key_seen_upstream(marker).endswith("...old")  # served from the cache
+
+    def uses_new_key() -> bool:
+        marker = _text()
+        assert infer(board.api, board.loose.lb, input=marker).status_code == 200
+        return _key_seen_upstream(marker).endswith("...new")
+
+    eventually(uses_new_key, timeout=deps.settings.inference_cache_seconds + 2, every=0.5)
+    assert time.monotonic() - rotated_at >= deps.settings.inference_cache_seconds - 0.5
