@@ -22,6 +22,7 @@ from devstack.emulators import Emulators, StackConfig
 from shared import wiring
 from simulator.config import SimulatorConfig
 from simulator.server import Simulator
+from simulator.server import simulator_env as server_env
 
 # The simulated models keep their relative speeds at 1/100 of the configured latencies.
 SIMULATOR_TIME_SCALE = 0.01
@@ -36,7 +37,10 @@ class InProcessStack:
 
 
 @contextmanager
-def local_stack(*, internal_key: str, log_dir: Path) -> Iterator[InProcessStack]:
+def local_stack(
+    *, internal_key: str, log_dir: Path, simulator_url: str | None = None
+) -> Iterator[InProcessStack]:
+    """The stack; ``simulator_url`` points it at a simulator already running elsewhere."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
     emulators = Emulators(StackConfig(log_dir=log_dir, tasks_max_retries=20))
     emulators.start()
@@ -44,11 +48,15 @@ def local_stack(*, internal_key: str, log_dir: Path) -> Iterator[InProcessStack]
     server = None
     simulator: Simulator | None = None
     try:
-        simulator_config = SimulatorConfig.default().model_copy(
-            update={"time_scale": SIMULATOR_TIME_SCALE}
-        )
-        simulator = Simulator(simulator_config).start()
-        env = emulators.env() | simulator.env()
+        if simulator_url is None:
+            simulator_config = SimulatorConfig.default().model_copy(
+                update={"time_scale": SIMULATOR_TIME_SCALE}
+            )
+            simulator = Simulator(simulator_config).start()
+            simulator_env = simulator.env()
+        else:
+            simulator_env = server_env(simulator_url)
+        env = emulators.env() | simulator_env
         env |= {
             "DRGERO_INTERNAL_KEY": internal_key,
             "DRGERO_SECRETS_KEY": Fernet.generate_key().decode(),

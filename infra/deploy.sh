@@ -27,8 +27,11 @@ gcloud storage buckets describe "gs://$BUCKET" >/dev/null 2>&1 \
 gcloud tasks queues describe "$QUEUE" --location="$REGION" >/dev/null 2>&1 \
   || gcloud tasks queues create "$QUEUE" --location="$REGION" \
        --max-attempts=20 --min-backoff=1s --max-backoff=300s
-# The internal key lives in Secret Manager; create it once with:
+# The internal key and the key that encrypts stored provider credentials live in Secret
+# Manager; create them once with:
 #   openssl rand -hex 32 | gcloud secrets create drgero-internal-key --data-file=-
+#   python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())' \
+#     | gcloud secrets create drgero-secrets-key --data-file=-
 
 # Firestore indexes and TTL policies (firebase CLI reads the same file format).
 if command -v firebase >/dev/null; then
@@ -47,12 +50,20 @@ for i in $(seq 0 $((count - 1))); do
   name=$(yq ".functions[$i].name" "$here/functions.yaml")
   public=$(yq ".functions[$i].public" "$here/functions.yaml")
   auth_flag=$([ "$public" = "true" ] && echo --allow-unauthenticated || echo --no-allow-unauthenticated)
+  concurrency=$(yq ".functions[$i].concurrency // 1" "$here/functions.yaml")
+  # gen2 serves with gunicorn: one worker, THREADS threads; as many as requests it may take.
   gcloud functions deploy "drgero-$name" --gen2 --region="$REGION" --runtime=python312 \
     --source="$repo" --entry-point="$name" --trigger-http "$auth_flag" \
     --memory="$(yq ".functions[$i].memory" "$here/functions.yaml")" \
+    --cpu="$(yq ".functions[$i].cpu // 1" "$here/functions.yaml")" \
+    --concurrency="$concurrency" \
     --timeout="$(yq ".functions[$i].timeout" "$here/functions.yaml")" \
-    --set-env-vars="$env_vars" \
-    --set-secrets="DRGERO_INTERNAL_KEY=drgero-internal-key:latest"
+    --set-env-vars="$env_vars,THREADS=$concurrency" \
+    --set-secrets="DRGERO_INTERNAL_KEY=drgero-internal-key:latest,DRGERO_SECRETS_KEY=drgero-secrets-key:latest"
+  if [ "$(yq ".functions[$i].cpu_always_allocated // false" "$here/functions.yaml")" = "true" ]; then
+    # Work finished after the response (traces, spend) needs CPU between requests too.
+    gcloud run services update "drgero-$name" --region="$REGION" --no-cpu-throttling
+  fi
 done
 
 # Cloud Scheduler jobs from the same file the local scheduler loop reads.

@@ -22,6 +22,7 @@ from shared.storage.push_store import PushStore
 from shared.storage.runs import RunRepo
 from shared.storage.secrets import SecretStore
 from shared.storage.traces import TraceRepo
+from shared.storage.writebehind import WriteBehind
 from shared.tasks.queue import TaskQueue
 
 
@@ -87,6 +88,7 @@ class Deps:
     candidates: CandidateRepo
     workspace_models: WorkspaceModelRepo
     runs: RunRepo
+    writes: WriteBehind  # traces and spend that no response waits for, committed in batches
     http: Callable[[], httpx.Client]  # pooled client for model providers, built on first use
 
 
@@ -111,4 +113,5 @@ def deps() -> Deps:
         candidates=CandidateRepo(db),
         workspace_models=WorkspaceModelRepo(db),
         runs=RunRepo(db),
+        writes=WriteBehind(db),
     )

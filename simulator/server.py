@@ -70,6 +70,14 @@ def _recorded_body(req: Request) -> Any:
     return text[:_MAX_RECORDED_BODY] if text else None
 
 
+OPENROUTER_PATH = "/api/v1"
+
+
+def simulator_env(base_url: str) -> dict[str, str]:
+    """What points our backend at a simulator (``OPENROUTER_API_KEY`` stays unset)."""
+    return {"OPENROUTER_BASE_URL": base_url + OPENROUTER_PATH, "HF_ENDPOINT": base_url}
+
+
 class Simulator:
     """One simulator server; ``start()`` is idempotent, ``stop()`` ends it."""
 
@@ -138,11 +146,10 @@ class Simulator:
 
     @property
     def openrouter_base_url(self) -> str:
-        return self.base_url + "/api/v1"
+        return self.base_url + OPENROUTER_PATH
 
     def env(self) -> dict[str, str]:
-        """What points our backend at this simulator (``OPENROUTER_API_KEY`` stays unset)."""
-        return {"OPENROUTER_BASE_URL": self.openrouter_base_url, "HF_ENDPOINT": self.base_url}
+        return simulator_env(self.base_url)
 
     # In-process equivalents of the /_sim control routes.
 

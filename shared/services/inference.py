@@ -343,12 +343,11 @@ def finish(
     """
     cost = _cost(model, completion)
     if cost:
-        charge = deps.tokens.ref(call.token_hash).update
-        spend = {"spend_usd": firestore.Increment(cost)}
+        token = deps.tokens.ref(call.token_hash)
         if call.budgeted:  # before answering: the budget bound counts on it
-            charge(spend)
-        else:  # nothing waits on it: off the response path
-            _background.submit(charge, spend)
+            token.update({"spend_usd": firestore.Increment(cost)})
+        else:  # nothing waits on it: batched with other calls' writes
+            deps.writes.increment(token, "spend_usd", cost)
     trace_id = _after(deps, call, request, model, completion, cost, fallback=fallback, error=error)
     return Answer(completion, model, fallback, cost, trace_id)
 
@@ -409,21 +408,11 @@ def _after(
         "cost_estimated": error is not None and completion is not None,
         "finish_reason": completion.finish_reason if completion else None,
     }
-    _background.submit(_write_after, deps, call, trace_ref, trace, completion, model)
+    deps.writes.set(trace_ref, trace)
+    feed = (call.leaderboard.inference or {}).get("feed_dataset") and call.leaderboard.is_push
+    if feed and completion is not None and not completion.refusal and error is None:
+        _background.submit(_feed, deps, call, completion, model, str(trace["id"]))
     return str(trace["id"])
-
-
-def _write_after(
-    deps: Deps, call: Call, trace_ref: Any, trace: dict[str, Any], completion: Completion | None,
-    model: dict[str, Any] | None,
-) -> None:  # fmt: skip
-    try:
-        trace_ref.create(trace)
-        feed = (call.leaderboard.inference or {}).get("feed_dataset") and call.leaderboard.is_push
-        if feed and completion is not None and not completion.refusal:
-            _feed(deps, call, completion, model, trace["id"])
-    except Exception:  # the answer is already sent: log, never raise
-        log.exception("could not record inference trace %s", trace.get("id"))
 
 
 def _feed(
@@ -443,6 +432,8 @@ def _feed(
         push(deps, PushRequest(principal=call.principal, leaderboard=call.leaderboard, body=row))
     except DrGeroError as exc:  # a full daily window refuses the row, as it would a push
         log.info("inference row not fed to the dataset: %s", exc.code)
+    except Exception:  # the answer is already sent: log, never raise
+        log.exception("could not feed inference trace %s to the dataset", trace_id)
 
 
 def _endpoint(deps: Deps, call: Call, model: dict[str, Any]) -> Any:
