@@ -227,13 +227,19 @@ def chat_response(
 def sse_response(
     state: SimulatorState, reply: Reply, *, model_name: str | None, stats_id: str
 ) -> Response:
-    """``text/event-stream``: a processing comment, content deltas, usage, ``[DONE]``."""
+    """``text/event-stream``: a processing comment, content deltas, usage, ``[DONE]``.
+
+    A model with ``stream_cut_after_chunks`` sends at most that many deltas, then its body
+    ends: no finish chunk, no usage, no ``[DONE]`` (counted as ``streams_broken``, not as a
+    client's cut).
+    """
     generation_id = _generation_id()
     created = int(time.time())
     envelope = _envelope(reply, generation_id, created, model_name or reply.model.id)
     envelope["object"] = "chat.completion.chunk"
     pieces = split_for_stream(reply.content)
     pause_ms = _generation_ms(state, reply.model, reply.completion_tokens) / max(1, len(pieces))
+    cut_after = reply.model.stream_cut_after_chunks
 
     def chunk(delta: dict[str, Any], finish_reason: str | None, **extra: Any) -> str:
         choice = {
@@ -246,11 +252,11 @@ def sse_response(
         return f"data: {json.dumps(envelope | {'choices': [choice]} | extra)}\n\n"
 
     def events() -> Iterator[str]:
-        ended = False
+        end = "cut"  # until the last event is sent: the client left
         try:
             yield ": OPENROUTER PROCESSING\n\n"
             state.sleep_ms(reply.first_token_ms)
-            for index, piece in enumerate(pieces):
+            for index, piece in enumerate(pieces[:cut_after]):  # [:None]: every piece
                 delta = (
                     {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
                 )
@@ -258,11 +264,14 @@ def sse_response(
                     delta["refusal"] = piece
                 yield chunk(delta, None)
                 state.sleep_ms(pause_ms)
+            if cut_after is not None:  # the simulated provider drops the stream here
+                end = "broken"
+                return
             yield chunk({}, reply.finish_reason, usage=_usage(reply))
             yield "data: [DONE]\n\n"
-            ended = True
+            end = "done"
         finally:  # the server closes this generator when the client has gone away
-            state.count_stream(stats_id, cut=not ended)
+            state.count_stream(stats_id, cut=end == "cut", broken=end == "broken")
 
     response = Response(events(), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"

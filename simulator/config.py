@@ -127,6 +127,9 @@ class SimModel(_Strict):
     accuracy: float = Field(default=1.0, ge=0, le=1)
     judge: bool = False
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
+    # A stream breaks off after this many content chunks: its body just ends, with no finish
+    # chunk, usage or [DONE], as a provider's dropped stream does. None: streams complete.
+    stream_cut_after_chunks: int | None = Field(default=None, ge=0)
     router_targets: list[str] = Field(default_factory=list)  # e.g. openrouter/auto
 
     @model_validator(mode="after")

@@ -5,8 +5,9 @@
 - ``POST /_sim/models``: add or patch models by id: one object, a list, or ``{"models": [...]}``.
 - ``POST /_sim/custom-endpoints``: add or patch one: ``{"name": "...", "auth": "bearer", ...}``.
 - ``POST /_sim/hf/files``: ``{"repo", "path", "content_base64" | "content", "private"}``.
-- ``GET /_sim/stats``: calls per model id (and streams, and streams cut by their client),
-  downloads, the last requests (secrets masked).
+- ``GET /_sim/stats``: calls per model id (and streams, streams cut by their client, and
+  streams the model broke off itself: ``stream_cut_after_chunks``), downloads, the last
+  requests (secrets masked).
 - ``POST /_sim/reset``: statistics, answer key, key usage and runtime patches back to the config.
 """
 

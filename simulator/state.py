@@ -162,12 +162,16 @@ class SimulatorState:
                 stats[outcome] = stats.get(outcome, 0) + 1
             stats["cost"] = stats.get("cost", 0.0) + cost
 
-    def count_stream(self, model_id: str, *, cut: bool) -> None:
-        """A stream ended: ``cut`` when the client left before its last event."""
+    def count_stream(self, model_id: str, *, cut: bool, broken: bool = False) -> None:
+        """A stream ended: ``cut`` when the client left before its last event, ``broken`` when
+        the model itself broke it off (``stream_cut_after_chunks``). The two are kept apart:
+        ``streams_cut`` counts only clients that left, ``streams_broken`` only upstream faults.
+        """
         with self._lock:
             stats = self._stats.setdefault(model_id, {"total": 0, "ok": 0})
             stats["streams"] = stats.get("streams", 0) + 1
             stats["streams_cut"] = stats.get("streams_cut", 0) + (1 if cut else 0)
+            stats["streams_broken"] = stats.get("streams_broken", 0) + (1 if broken else 0)
 
     def count_download(self, file_path: str) -> None:
         with self._lock:

@@ -41,6 +41,7 @@ HEALTHY: dict[str, Any] = {
     "retry_after_seconds": 0,
     "refusal_rate": 0.0,
     "expiration_date": None,
+    "stream_cut_after_chunks": None,
 }
 
 

@@ -345,7 +345,11 @@ def finish(
     if cost:
         token = deps.tokens.ref(call.token_hash)
         if call.budgeted:  # before answering: the budget bound counts on it
-            token.update({"spend_usd": firestore.Increment(cost)})
+            try:
+                token.update({"spend_usd": firestore.Increment(cost)})
+            except Exception:  # the answer exists: charge it later rather than lose either
+                log.exception("charging token %s later", call.principal.token_id)
+                deps.writes.increment(token, "spend_usd", cost)
         else:  # nothing waits on it: batched with other calls' writes
             deps.writes.increment(token, "spend_usd", cost)
     trace_id = _after(deps, call, request, model, completion, cost, fallback=fallback, error=error)

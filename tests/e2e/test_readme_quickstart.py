@@ -138,19 +138,28 @@ def test_readme_quickstart_on_the_dev_stack(tmp_path: Path):
         assert chat["input"] == "system: You are support.\n\nuser: Is there a free plan?"
         assert chat["metadata"]["tags"] == ["pricing"]
 
-        walk = _readme_block("ranking").replace("source .dev.env", f"source {stack.env_file}")
+        walk = (
+            _readme_block("ranking")
+            .replace("source .dev.env", f"source {stack.env_file}")
+            .replace(".venv/bin/python", sys.executable)
+        )
         ranked = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", walk],
-            cwd=tmp_path,
+            cwd=tmp_path,  # its files land here; the CLI step imports from the repo
+            env=os.environ | {"PYTHONPATH": str(REPO)},
             capture_output=True,
             text=True,
             timeout=300,
         )
         assert ranked.returncode == 0, ranked.stderr
-        final = _json_documents(ranked.stdout)[-1]
+        final, answer, tokens = _json_documents(ranked.stdout)[-3:]
         assert len(final["ranking"]) == 3
         assert all(m["mean_score"] is not None for m in final["ranking"])
         assert final["selected"]["id"]
+        assert answer["output"] and answer["model"] == final["selected"]["label"], answer
+        assert answer["fallback"] is False and answer["trace_id"].startswith("tr_")
+        assert [t["name"] for t in tokens if "workspace:admin" in t["scopes"]], tokens
+        assert all("spend_usd" in t and "budget_usd" in t for t in tokens)
     finally:
         assert stack.stop() == 0
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from simulator.config import Latency, SimModel, SimulatorConfig
 from simulator.server import Simulator
@@ -228,6 +229,46 @@ def test_stream_sends_processing_comment_deltas_usage_and_done(sim: Simulator) -
     assert last["choices"][0]["finish_reason"] == "stop"
     assert last["usage"]["completion_tokens"] == math.ceil(len(text) / 4)
     assert last["usage"]["cost"] > 0
+
+
+def _stream_lines(http: httpx.Client, body: dict[str, Any]) -> list[str]:
+    with http.stream("POST", "/api/v1/chat/completions", json=body, headers=AUTH) as response:
+        assert response.status_code == 200
+        return [line for line in response.iter_lines() if line]
+
+
+@pytest.mark.parametrize(("cut_after", "sent"), [(0, 0), (2, 2), (10, 3)])
+def test_a_model_can_break_off_its_streams(
+    sim: Simulator, http: httpx.Client, cut_after: int, sent: int
+) -> None:
+    sim.add_answer_key([{"input": "poem", "expected": "Roses are red and violets are blue"}])
+    fault = {"id": "sim/exact", "stream_cut_after_chunks": cut_after}
+    assert http.post("/_sim/models", json=fault).status_code == 200
+    body = {
+        "model": "sim/exact",
+        "stream": True,
+        "messages": [{"role": "user", "content": "a poem please"}],
+    }
+    lines = _stream_lines(http, body)
+    assert lines[0] == ": OPENROUTER PROCESSING"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[1:]]
+    pieces = [chunk["choices"][0]["delta"]["content"] for chunk in chunks]
+    assert pieces == ["Roses are red ", "and violets are ", "blue"][:sent]  # no [DONE]
+    assert all(c["choices"][0]["finish_reason"] is None and "usage" not in c for c in chunks)
+    stats = http.get("/_sim/stats").json()["models"]["sim/exact"]
+    assert (stats["streams"], stats["streams_broken"], stats["streams_cut"]) == (1, 1, 0)
+
+    healed = {"id": "sim/exact", "stream_cut_after_chunks": None}
+    assert http.post("/_sim/models", json=healed).status_code == 200
+    assert _stream_lines(http, body)[-1] == "data: [DONE]"
+    stats = http.get("/_sim/stats").json()["models"]["sim/exact"]
+    assert (stats["streams"], stats["streams_broken"], stats["streams_cut"]) == (2, 1, 0)
+
+
+def test_a_stream_cut_is_a_count_of_chunks(http: httpx.Client) -> None:
+    refused = http.post("/_sim/models", json={"id": "sim/exact", "stream_cut_after_chunks": -1})
+    assert refused.status_code == 400
+    assert SimModel(id="a/b").stream_cut_after_chunks is None
 
 
 def test_json_response_format(sim: Simulator, http: httpx.Client) -> None:
