@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 import httpx
 
-from devstack.inprocess import local_stack
+from devstack.inprocess import local_stack, stop_on_sigterm
 from devstack.ports import free_port, wait_until
 from devstack.processes import ManagedProcess
 from shared import wiring
@@ -159,6 +159,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="calls per measurement")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
     args = parser.parse_args()
+    stop_on_sigterm()
 
     log_dir = Path(tempfile.mkdtemp(prefix="inference-bench-"))
     sim_port, function_port = free_port(), free_port()

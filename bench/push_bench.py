@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 import httpx
 
-from devstack.inprocess import local_stack
+from devstack.inprocess import local_stack, stop_on_sigterm
 from shared import wiring
 from shared.services import accounts
 
@@ -72,6 +72,7 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
+    stop_on_sigterm()
 
     with local_stack(internal_key="bench", log_dir=Path(tempfile.mkdtemp())) as stack:
         deps = wiring.deps()

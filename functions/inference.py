@@ -8,7 +8,7 @@ Every response carries ``X-DrGero-Overhead-Ms``: the time spent here minus the t
 waiting for the model (for a stream: minus the wait for its first chunk).
 
 A client may shorten the request's deadline with ``X-DrGero-Timeout: <seconds>``; the OpenAI
-SDKs send their own timeout as ``X-Stainless-Timeout``, which counts the same way (there is no
+SDKs send their own timeout as ``X-Stainless-Read-Timeout``, which counts the same way (there is no
 point answering a client that has given up).
 """
 
@@ -33,7 +33,8 @@ from shared.web.http import Router, bearer_token, read_json
 
 router = Router("inference", overhead_header="X-DrGero-Overhead-Ms")
 MODEL_PREFIX = "leaderboard/"
-TIMEOUT_HEADERS = ("X-DrGero-Timeout", "X-Stainless-Timeout")
+CLIENT_TIMEOUT_HEADER = "X-DrGero-Timeout"
+SDK_TIMEOUT_HEADER = "X-Stainless-Read-Timeout"  # what the OpenAI SDKs send as their timeout
 
 
 class InferenceIn(BaseModel):
@@ -139,23 +140,29 @@ def _body(deps: Any, request: flask.Request) -> Any:
 
 
 def _client_timeout(request: flask.Request) -> float | None:
-    """The client's own timeout in seconds, when it sent one (see the module docstring)."""
-    for header in TIMEOUT_HEADERS:
-        raw = request.headers.get(header)
-        if raw is None:
-            continue
-        try:
-            seconds = float(raw)
-        except ValueError:
-            seconds = float("nan")
-        if not seconds > 0 or seconds == float("inf"):
+    """The client's own timeout in seconds, when it sent one (see the module docstring).
+
+    Ours must be a positive number (else 400); the SDKs' header is a hint, ignored unless valid.
+    """
+    ours = request.headers.get(CLIENT_TIMEOUT_HEADER)
+    if ours is not None:
+        seconds = _positive_seconds(ours)
+        if seconds is None:
             raise BadRequest(
-                f"{header} must be a positive number of seconds, not {raw!r}",
+                f"{CLIENT_TIMEOUT_HEADER} must be a positive number of seconds, not {ours!r}",
                 code="invalid_header",
-                header=header,
+                header=CLIENT_TIMEOUT_HEADER,
             )
         return seconds
-    return None
+    return _positive_seconds(request.headers.get(SDK_TIMEOUT_HEADER) or "")
+
+
+def _positive_seconds(raw: str) -> float | None:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds < float("inf") else None
 
 
 def _chat_body(answer: inference.Answer, model: str) -> dict[str, Any]:

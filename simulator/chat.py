@@ -159,16 +159,19 @@ def _generation_ms(state: SimulatorState, model: SimModel, tokens: int) -> float
 
 
 def _usage(reply: Reply) -> dict[str, Any]:
-    return {
+    usage: dict[str, Any] = {
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.completion_tokens,
         "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-        "cost": reply.cost,
         "is_byok": False,
         "prompt_tokens_details": {"cached_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0},
-        "cost_details": {"upstream_inference_cost": None},
     }
+    factor = reply.model.reported_cost_factor
+    if factor is not None:
+        usage["cost"] = reply.cost * factor
+        usage["cost_details"] = {"upstream_inference_cost": None}
+    return usage
 
 
 def _envelope(reply: Reply, generation_id: str, created: int, model_name: str) -> dict[str, Any]:

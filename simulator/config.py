@@ -130,6 +130,10 @@ class SimModel(_Strict):
     # A stream breaks off after this many content chunks: its body just ends, with no finish
     # chunk, usage or [DONE], as a provider's dropped stream does. None: streams complete.
     stream_cut_after_chunks: int | None = Field(default=None, ge=0)
+    # The ``usage.cost`` reported is the price-table cost times this (OpenRouter discounts and
+    # BYOK make the two differ); None: no ``usage.cost`` at all, as most OpenAI-compatible
+    # servers answer. Charged usage (``/_sim/stats``, key usage) stays the price-table cost.
+    reported_cost_factor: float | None = Field(default=1.0, ge=0)
     router_targets: list[str] = Field(default_factory=list)  # e.g. openrouter/auto
 
     @model_validator(mode="after")

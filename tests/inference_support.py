@@ -42,6 +42,7 @@ HEALTHY: dict[str, Any] = {
     "refusal_rate": 0.0,
     "expiration_date": None,
     "stream_cut_after_chunks": None,
+    "reported_cost_factor": 1.0,
 }
 
 

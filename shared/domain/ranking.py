@@ -333,7 +333,8 @@ def bootstrap_interval(
     tail = (1 - confidence) / 2
     estimate = _mean(ordered)
     low, high = _percentile(means, tail), _percentile(means, 1 - tail)
-    return min(low, estimate), max(high, estimate)
+    # A mean lies within its values; float rounding of a resample's mean may not (by an ulp).
+    return max(min(low, estimate), ordered[0]), min(max(high, estimate), ordered[-1])
 
 
 def _binned_means(ordered: Sequence[float], rng: random.Random, resamples: int) -> list[float]:

@@ -12,7 +12,7 @@ One call:
 4. time: each attempt may take ``inference.timeout_seconds``, the whole request (every attempt,
    or for a stream the wait for its first chunk) ``inference.deadline_seconds`` or the client's
    own timeout when it sends one (``X-DrGero-Timeout``, or the OpenAI SDKs'
-   ``X-Stainless-Timeout``), whichever is less. An attempt never outlives the deadline, and no
+   ``X-Stainless-Read-Timeout``), whichever is less. An attempt never outlives the deadline, and no
    attempt starts past it: the answer is then 504 ``deadline_exceeded``;
 5. after the answer: its cost (provider ``usage.cost`` first, price table second) is added to
    the token's spend with an atomic increment (before answering for a budgeted token, just
@@ -221,8 +221,10 @@ def complete(deps: Deps, call: Call, request: ChatRequest) -> Answer:
             last = exc
             call.attempts.append({"model_id": model["id"], "error": _error_code(exc)})
             continue
-        except ProviderError as exc:
-            raise _client_error(exc) from exc
+        except ProviderError as exc:  # the request's fault, or a refusal: the next would agree
+            raise _stopped(deps, call, request, model, _client_error(exc)) from exc
+        except DrGeroError as exc:  # the model cannot be called (a credential is missing)
+            raise _stopped(deps, call, request, model, exc) from None
         return finish(deps, call, request, model, completion, fallback=position > 0)
     raise _gave_up(deps, call, request, last)
 
@@ -233,17 +235,20 @@ def stream(
     """The first model whose stream starts; fallback happens only before the first byte."""
     last: ProviderError | None = None
     for position, model, timeout in call.timeouts():
-        events = _endpoint(deps, call, model).stream(request, timeout=timeout)
         try:
+            events = _endpoint(deps, call, model).stream(request, timeout=timeout)
             first = next(events)
         except FALLBACK_ERRORS as exc:
             last = exc
             call.attempts.append({"model_id": model["id"], "error": _error_code(exc)})
             continue
         except StopIteration:
-            raise BadGateway(f"{model['label']} answered an empty stream") from None
+            empty = BadGateway(f"{model['label']} answered an empty stream")
+            raise _stopped(deps, call, request, model, empty) from None
         except ProviderError as exc:
-            raise _client_error(exc) from exc
+            raise _stopped(deps, call, request, model, _client_error(exc)) from exc
+        except DrGeroError as exc:
+            raise _stopped(deps, call, request, model, exc) from None
         return model, position > 0, _chained(first, events)
     raise _gave_up(deps, call, request, last)
 
@@ -356,6 +361,16 @@ def finish(
     return Answer(completion, model, fallback, cost, trace_id)
 
 
+def _stopped(
+    deps: Deps, call: Call, request: ChatRequest, model: dict[str, Any], error: DrGeroError
+) -> DrGeroError:
+    """A failure no fallback would cure: trace it as the call's outcome."""
+    call.attempts.append({"model_id": model["id"], "error": error.code})
+    error.details |= {"attempts": call.attempts, "trace_id": call.trace_id}
+    _after(deps, call, request, model, None, None, error=error.code)
+    return error
+
+
 def _gave_up(
     deps: Deps, call: Call, request: ChatRequest, last: ProviderError | None
 ) -> DrGeroError:
@@ -406,6 +421,7 @@ def _after(
         "cost_usd": cost,
         "latency_ms": round(completion.latency_ms, 1) if completion else None,
         "total_ms": round((time.perf_counter() - call.started) * 1000, 1),
+        "deadline_seconds": call.deadline_seconds,
         "fallback": fallback,
         "attempts": call.attempts,
         "error": error,
@@ -425,10 +441,10 @@ def _feed(
     """The production feedback loop: the call becomes a pushed row, under the push limits."""
     from shared.services.push import PushRequest, push
 
-    row = {
+    row = {  # no id: like a pushed row without one, the same input dedupes at consolidation
         "input": call.caller_input,
         "output": completion.output,
-        "trace_id": trace_id,
+        "inference_trace_id": trace_id,  # metadata ("trace_id" would be the row's id)
         "model": model["label"] if model else None,
         "latency_ms": completion.latency_ms,
     }

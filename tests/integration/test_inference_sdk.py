@@ -22,6 +22,7 @@ from tests.inference_support import (
     create_token,
     eventually,
     faulty,
+    fetch_trace,
     heal,
     infer,
     overhead_ms,
@@ -159,6 +160,15 @@ def test_the_stream_on_the_wire_is_sse_ending_with_done(board):
     assert payloads[-1]["usage"]["total_tokens"] > 0
     text = "\n".join(events)
     assert board.token not in text and board.openrouter_key not in text
+
+
+def test_the_sdks_own_timeout_becomes_the_calls_deadline(board):
+    client = board.client().with_options(timeout=33.0)
+    response = client.chat.completions.with_raw_response.create(
+        model=board.model, messages=[{"role": "user", "content": _text()}]
+    )
+    trace_id = response.headers["X-DrGero-Trace-Id"]
+    assert fetch_trace(board.api, board.ranked.lb, trace_id)["deadline_seconds"] == 33.0
 
 
 def test_a_streamed_call_falls_back_before_its_first_byte(board):

@@ -442,5 +442,6 @@ def test_ranking_invariants(data):
 def test_interval_contains_the_mean_and_stays_within_the_values(values, seed):
     low, high = bootstrap_interval(values, random.Random(seed), resamples=200, confidence=0.95)
     mean = math.fsum(values) / len(values)
-    assert low <= mean <= high
-    assert min(values) <= low and high <= max(values)
+    ulps = 4 * math.ulp(max(values))  # the mean of n equal values may round away from them
+    assert low - ulps <= mean <= high + ulps
+    assert min(values) <= low <= high <= max(values)
