@@ -364,6 +364,10 @@ def _print_banner(
         f"    token      {token}\n"
         f"    env        source {_relative(paths.env_file)}\n"
         '    try        curl -sS $API_BASE/v1/workspace -H "Authorization: Bearer $DRGERO_TOKEN"\n'
+        "    walk       README.md, 'From an empty stack to a ranked leaderboard' (then inference)\n"
+        '    openai     OpenAI(base_url=f"{API_BASE}/v1", api_key=DRGERO_TOKEN),'
+        ' model="leaderboard/<id>"\n'
+        "    tokens     .venv/bin/python -m shared.cli tokens list   (spend and budgets)\n"
         f"    logs       {_relative(paths.logs)}/ (emulators); requests are logged below\n"
         "    stop       Ctrl-C\n",
         flush=True,

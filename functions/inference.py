@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import flask
@@ -33,6 +33,7 @@ from shared.web.http import Router, bearer_token, read_json
 
 router = Router("inference", overhead_header="X-DrGero-Overhead-Ms")
 MODEL_PREFIX = "leaderboard/"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 CLIENT_TIMEOUT_HEADER = "X-DrGero-Timeout"
 SDK_TIMEOUT_HEADER = "X-Stainless-Read-Timeout"  # what the OpenAI SDKs send as their timeout
 
@@ -68,21 +69,29 @@ class ChatIn(BaseModel):
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/inference")
-def _infer(request: flask.Request, leaderboard_id: str) -> dict:
+def _infer(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[str, str]]:
     deps = wiring.deps()
     token = bearer_token(request)
     inference.authenticate(deps, token)  # who before what: a stranger learns nothing from a body
-    body = InferenceIn.model_validate(_body(deps, request))
+    raw = _body(deps, request)
+    body = InferenceIn.model_validate(raw)
     call = inference.prepare(
         deps, token, leaderboard_id,
         input_text=body.input or body.question or body.query, messages=body.messages,
         client_timeout=_client_timeout(request),
+        idempotent_call=bool(request.headers.get(IDEMPOTENCY_HEADER)),
     )  # fmt: skip
-    answer = inference.complete(
-        deps,
-        call,
-        ChatRequest(call.messages, max_tokens=body.max_tokens, temperature=body.temperature),
-    )
+    chat = ChatRequest(call.messages, max_tokens=body.max_tokens, temperature=body.temperature)
+
+    def produce() -> tuple[dict[str, Any], dict[str, str]]:
+        answer = inference.complete(deps, call, chat)
+        return _infer_body(call, answer), _call_headers(call, answer.model, answer.fallback)
+
+    answer_body, headers = _answer_once(deps, request, call, raw, produce)
+    return answer_body, 200, headers
+
+
+def _infer_body(call: inference.Call, answer: inference.Answer) -> dict[str, Any]:
     flask.g.upstream_ms = answer.completion.latency_ms
     completion = answer.completion
     return {
@@ -109,7 +118,8 @@ def _chat(request: flask.Request) -> Any:
     deps = wiring.deps()
     token = bearer_token(request)
     inference.authenticate(deps, token)
-    body = ChatIn.model_validate(_body(deps, request))
+    raw = _body(deps, request)
+    body = ChatIn.model_validate(raw)
     if not body.model.startswith(MODEL_PREFIX):
         raise NotFound(
             f'model {body.model!r} does not exist: use "leaderboard/<id>" (GET /v1/models)',
@@ -118,6 +128,7 @@ def _chat(request: flask.Request) -> Any:
     call = inference.prepare(
         deps, token, body.model[len(MODEL_PREFIX) :],
         messages=body.messages, client_timeout=_client_timeout(request),
+        idempotent_call=bool(request.headers.get(IDEMPOTENCY_HEADER)) and not body.stream,
     )  # fmt: skip
     chat = ChatRequest(
         call.messages,
@@ -125,14 +136,35 @@ def _chat(request: flask.Request) -> Any:
         temperature=body.temperature,
     )
     if body.stream:
+        if request.headers.get(IDEMPOTENCY_HEADER):
+            raise BadRequest(
+                "Idempotency-Key applies to calls that are not streamed: a stream cannot be"
+                " replayed; send the stream without it, or stream: false with it",
+                code="idempotency_key_with_stream",
+            )
         return _chat_stream(deps, call, chat, body)
-    answer = inference.complete(deps, call, chat)
-    flask.g.upstream_ms = answer.completion.latency_ms
-    return flask.Response(
-        json.dumps(_chat_body(answer, body.model)),
-        mimetype="application/json",
-        headers=_call_headers(call, answer.model, answer.fallback),
-    )
+
+    def produce() -> tuple[dict[str, Any], dict[str, str]]:
+        answer = inference.complete(deps, call, chat)
+        flask.g.upstream_ms = answer.completion.latency_ms
+        return _chat_body(answer, body.model), _call_headers(call, answer.model, answer.fallback)
+
+    answer_body, headers = _answer_once(deps, request, call, raw, produce)
+    return answer_body, 200, headers
+
+
+def _answer_once(
+    deps: Any,
+    request: flask.Request,
+    call: inference.Call,
+    raw: Any,
+    produce: Callable[[], tuple[dict[str, Any], dict[str, str]]],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``produce()``, or with an ``Idempotency-Key`` its one answer for every retry."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if not key:
+        return produce()
+    return inference.once(deps, call, key, raw, produce)
 
 
 def _body(deps: Any, request: flask.Request) -> Any:

@@ -35,11 +35,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.domain.estimate import estimate_tokens
@@ -62,9 +63,11 @@ from shared.providers.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from shared.services import idempotent
 from shared.services.auth import Principal, authorize_leaderboard, principal_from, token_ref_hash
 from shared.services.endpoints import endpoint_for
 from shared.services.hotcache import TtlCache
+from shared.storage import idempotency
 from shared.storage.records import LeaderboardRecord, TokenRecord
 from shared.storage.traces import new_trace_id
 from shared.wiring import Deps
@@ -73,6 +76,7 @@ log = logging.getLogger(__name__)
 
 FALLBACK_ERRORS = (UpstreamTimeout, UpstreamUnavailable, RateLimited)
 MIN_ATTEMPT_SECONDS = 0.05  # less time than this left: no attempt is worth starting
+LEASE_MARGIN_SECONDS = 30.0  # an idempotency claim outlives the request's deadline by this
 REDACTED = "[redacted]"
 _background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="inference-after")
 _caches: dict[str, TtlCache] = {}
@@ -94,6 +98,8 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     attempts: list[dict[str, Any]] = field(default_factory=list)
     trace_id: str = field(default_factory=new_trace_id)  # the one trace this call writes
+    # With an Idempotency-Key: the commit that records the answer, and carries the charge.
+    stage: Any | None = None
 
     def remaining(self) -> float:
         return self.deadline_seconds - (time.perf_counter() - self.started)
@@ -139,7 +145,10 @@ def prepare(
     input_text: str | None = None,
     messages: list[dict[str, Any]] | None = None,
     client_timeout: float | None = None,
+    idempotent_call: bool = False,
 ) -> Call:
+    """The call, ready to send; ``idempotent_call`` defers the budget check to :func:`once`
+    (a retry that replays an answer already paid for is not refused for the spend it made)."""
     started = time.perf_counter()
     principal, token_hash, record = authenticate(deps, token)
     leaderboard = authorize_leaderboard(
@@ -150,7 +159,7 @@ def prepare(
         ),
         Scope.INFERENCE,
     )
-    if record.budget_usd is not None:
+    if record.budget_usd is not None and not idempotent_call:
         _check_budget(deps, token_hash)
     prompt = leaderboard.system_prompt
     if messages is not None:
@@ -349,7 +358,9 @@ def finish(
     cost = _cost(model, completion)
     if cost:
         token = deps.tokens.ref(call.token_hash)
-        if call.budgeted:  # before answering: the budget bound counts on it
+        if call.stage is not None:  # charged exactly once, with the recorded answer
+            call.stage.update(token, {"spend_usd": firestore.Increment(cost)})
+        elif call.budgeted:  # before answering: the budget bound counts on it
             try:
                 token.update({"spend_usd": firestore.Increment(cost)})
             except Exception:  # the answer exists: charge it later rather than lose either
@@ -359,6 +370,52 @@ def finish(
             deps.writes.increment(token, "spend_usd", cost)
     trace_id = _after(deps, call, request, model, completion, cost, fallback=fallback, error=error)
     return Answer(completion, model, fallback, cost, trace_id)
+
+
+def once(
+    deps: Deps,
+    call: Call,
+    key: str,
+    body: Any,
+    produce: Callable[[], tuple[dict[str, Any], dict[str, str]]],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Answer a call sent with an ``Idempotency-Key`` once, whatever the retries.
+
+    The key belongs to the token and the leaderboard. The first request claims it and calls
+    the model; its answer and its charge are committed together, so a retry with the same key
+    and body replays the answer (``Idempotent-Replayed: true``) without calling or charging
+    again. A retry while the first is still running waits for its answer (up to the
+    request's deadline). A call that fails releases the key: its retry runs anew.
+    """
+    ref = idempotency.record_ref(deps.db, call.leaderboard.id, f"{call.token_hash}:{key}")
+    claimed = idempotent.claim(
+        ref,
+        idempotent.request_hash(body),
+        lease_seconds=call.deadline_seconds + LEASE_MARGIN_SECONDS,
+        wait_seconds=max(0.0, call.remaining()),
+        ttl_hours=deps.settings.idempotency_ttl_hours,
+    )
+    if isinstance(claimed, idempotency.Replay):
+        stored = claimed.body
+        return stored["body"], stored["headers"] | {"Idempotent-Replayed": "true"}
+    call.stage = deps.db.batch()
+    try:
+        if call.budgeted:
+            _check_budget(deps, call.token_hash)
+        answer, headers = produce()
+    except BaseException:
+        idempotency.release(claimed)
+        raise
+    record = {"body": answer, "headers": headers}
+    idempotency.stage_answer(call.stage, claimed, status=200, body=record)
+    try:
+        call.stage.commit()
+    except gexc.FailedPrecondition:  # our claim was taken over: charge without the record
+        log.error("idempotency record of trace %s lost its claim", call.trace_id)
+        spend = answer.get("cost_usd", (answer.get("usage") or {}).get("cost"))
+        if spend:
+            deps.writes.increment(deps.tokens.ref(call.token_hash), "spend_usd", float(spend))
+    return answer, headers
 
 
 def _stopped(

@@ -16,7 +16,6 @@ the threshold enqueue it once.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import uuid
@@ -28,7 +27,6 @@ from google.api_core import exceptions as gexc
 
 from shared.clock import iso, utcnow
 from shared.domain import quota
-from shared.domain.jsonl import canonical_json
 from shared.domain.rows import BodyShapeError, Row, RowRejection, extract_rows, normalise_rows
 from shared.domain.tokens import Scope
 from shared.errors import (
@@ -41,6 +39,7 @@ from shared.errors import (
     Unavailable,
     ValidationFailed,
 )
+from shared.services import idempotent
 from shared.services.auth import Principal, authorize_leaderboard, principal_from, token_ref_hash
 from shared.storage import idempotency
 from shared.storage.ids import is_storable_id
@@ -99,9 +98,16 @@ def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> P
         return _accept(deps, principal, leaderboard, rows, rejections, started=started)
 
     ref = idempotency.record_ref(deps.db, leaderboard.id, request.idempotency_key)
-    request_hash = _request_hash(request.body)
+    body_hash = idempotent.request_hash(request.body)
+    settings = deps.settings
     while True:
-        claim = _claim(deps, ref, request_hash)
+        claim = idempotent.claim(
+            ref,
+            body_hash,
+            lease_seconds=settings.idempotency_lease_seconds,
+            wait_seconds=settings.idempotency_wait_seconds,
+            ttl_hours=settings.idempotency_ttl_hours,
+        )
         if isinstance(claim, idempotency.Replay):
             return PushAnswer(claim.status, claim.body, {"Idempotent-Replayed": "true"})
         try:
@@ -133,38 +139,6 @@ def _validate(deps: Deps, body: Any) -> tuple[list[tuple[int, Row]], list[RowRej
     if not raw_rows:
         raise ValidationFailed("the push holds no rows", code="no_rows")
     return normalise_rows(raw_rows, max_row_bytes=deps.settings.push_max_row_bytes)
-
-
-def _request_hash(body: Any) -> str:
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
-
-
-def _claim(deps: Deps, ref: Any, request_hash: str) -> idempotency.Owned | idempotency.Replay:
-    settings = deps.settings
-    deadline = time.monotonic() + settings.idempotency_wait_seconds
-    delay = 0.05
-    while True:
-        claim = idempotency.claim(
-            ref,
-            request_hash=request_hash,
-            lease_seconds=settings.idempotency_lease_seconds,
-            ttl_hours=settings.idempotency_ttl_hours,
-        )
-        if isinstance(claim, idempotency.Owned | idempotency.Replay):
-            return claim
-        if isinstance(claim, idempotency.KeyReused):
-            raise ValidationFailed(
-                "this Idempotency-Key was already used with a different request body",
-                code="idempotency_key_reused",
-            )
-        if time.monotonic() > deadline:
-            raise Conflict(
-                "a request with this Idempotency-Key is still in progress; retry shortly",
-                code="idempotency_in_progress",
-                retry_after_seconds=1,
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
 
 
 class _OwnershipLost(Exception):
