@@ -91,10 +91,10 @@ def test_a_crashed_owner_is_taken_over_after_its_lease(workspace, deps):
     lb = api.create_push_leaderboard()
     # A first request claimed the key and died before answering, its lease already over.
     ref = idempotency.record_ref(deps.db, lb, "orphan")
-    from shared.services.push import _request_hash
+    from shared.services.idempotent import request_hash
 
     body = _body(2)
-    claim = idempotency.claim(ref, request_hash=_request_hash(body), lease_seconds=-1, ttl_hours=1)
+    claim = idempotency.claim(ref, request_hash=request_hash(body), lease_seconds=-1, ttl_hours=1)
     assert isinstance(claim, idempotency.Owned)
     response = api.push(lb, body, headers={"Idempotency-Key": "orphan"})
     assert response.status_code == 200
