@@ -17,6 +17,7 @@ production Firestore, so the ratio, not the absolute figures, is the result.
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 import httpx
 
 from devstack.inprocess import local_stack, stop_on_sigterm
-from shared import wiring
+from shared import logs, wiring
 from shared.services import accounts
 
 ROWS_PER_BATCH = 100
@@ -75,6 +76,8 @@ def main() -> int:
     stop_on_sigterm()
 
     with local_stack(internal_key="bench", log_dir=Path(tempfile.mkdtemp())) as stack:
+        logs.configure()  # what the functions do on import; then one line per request is muted
+        logging.getLogger("drgero.http").setLevel(logging.WARNING)
         deps = wiring.deps()
         made = accounts.bootstrap_workspace(deps, name="bench")
         http = httpx.Client(
