@@ -81,6 +81,16 @@ def _list_traces(request: flask.Request, leaderboard_id: str) -> dict:
     )
 
 
+@router.route("POST", "/v1/leaderboard/{leaderboard_id}/traces")
+def _record_event(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[str, str]]:
+    principal = caller(request, Scope.LEADERBOARDS_WRITE)  # who before what
+    body = parse(leaderboards.ManualEventIn, request)
+    trace, created = leaderboards.record_event(wiring.deps(), principal, leaderboard_id, body)
+    if created:
+        return trace, 201, {}
+    return trace, 200, {"Idempotent-Replayed": "true"}
+
+
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces/{trace_id}")
 def _get_trace(request: flask.Request, leaderboard_id: str, trace_id: str) -> dict:
     return leaderboards.get_trace(wiring.deps(), caller(request), leaderboard_id, trace_id)

@@ -1,8 +1,10 @@
-"""Traces: JSON records of pushes, consolidations (and later runs and inference calls).
+"""Traces: JSON records of pushes, consolidations, runs, inference calls and manual events.
 
 Stored per leaderboard in ``leaderboards/{id}/traces/{trace_id}`` so that listing one
-leaderboard's traces is a single-collection query. A trace is written in the same commit as the
-work it describes, so a trace exists exactly when the work happened.
+leaderboard's traces is a single-collection query. A push, consolidation or run trace is
+written in the same commit as the work it describes, so it exists exactly when the work
+happened; inference traces are written just after the answer (``shared/storage/writebehind``);
+manual events are recorded by the API caller (``create_once``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.clock import iso, utcnow
@@ -17,7 +20,7 @@ from shared.storage.ids import is_storable_id
 from shared.storage.pagination import Page, fetch_page
 
 TRACES = "traces"
-TRACE_KINDS = ("push", "consolidation", "run", "inference")
+TRACE_KINDS = ("push", "consolidation", "run", "inference", "manual")
 
 
 class TraceRepo:
@@ -44,6 +47,14 @@ class TraceRepo:
             **fields,
         }
         return self._collection(leaderboard_id).document(trace_id), body
+
+    def create_once(self, ref: firestore.DocumentReference, body: dict[str, Any]) -> bool:
+        """Write ``body`` unless a trace is already there; whether this call wrote it."""
+        try:
+            ref.create(body)
+        except gexc.AlreadyExists:
+            return False
+        return True
 
     def get(self, leaderboard_id: str, trace_id: str) -> dict[str, Any] | None:
         if not is_storable_id(trace_id):

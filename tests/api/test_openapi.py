@@ -217,6 +217,7 @@ def test_url_map_sends_each_route_to_its_function() -> None:
         ("PrepareRunTask", importlib.import_module("functions.runs").PrepareTask),
         ("EvaluateShardTask", importlib.import_module("functions.worker").ShardTask),
         ("InferenceRequest", importlib.import_module("functions.inference").InferenceIn),
+        ("ManualEvent", importlib.import_module("shared.services.leaderboards").ManualEventIn),
     ],
 )
 def test_request_schemas_match_the_models(schema_name: str, model: Any) -> None:
