@@ -8,7 +8,9 @@ unique per model). The rules:
   Other rows (no expected answer, a pattern that does not compile, a human review still pending)
   are neither: they count in ``n_rows`` only. ``error_rate = n_errors / n_rows``.
 - **Mean score** over scored rows only; errors are never counted as 0 (they are reported in the
-  error rate instead). None without scored rows.
+  error rate instead). None without scored rows. **Pass rate**: the share of scored rows whose
+  score is at least ``pass_threshold`` (the evaluation's: 1 for exact, the configured one for
+  judge and human); None without scored rows. It is reported, not ranked on.
 - **Confidence intervals** are percentile bootstrap intervals (``confidence``, default 95%) with
   ``resamples`` resamples: a model's own interval resamples its scored rows with replacement; the
   comparison with the leader is **paired**: it resamples the rows scored by both models and takes
@@ -53,7 +55,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -91,6 +93,7 @@ class ModelStats:
     n_errors: int
     error_rate: float
     mean_score: float | None
+    pass_rate: float | None
     ci_low: float | None
     ci_high: float | None
     latency_p50_ms: float | None
@@ -146,6 +149,7 @@ def rank_models(
     resamples: int = 2000,
     confidence: float = 0.95,
     max_leader_error_rate: float = DEFAULT_MAX_LEADER_ERROR_RATE,
+    pass_threshold: float = 1.0,
 ) -> Ranking:
     """Rank the models of one run (see the module docstring for every rule)."""
     if resamples < 1:
@@ -154,11 +158,14 @@ def rank_models(
         raise ValueError("confidence must be between 0 and 1, e.g. 0.95")
     if not 0 <= max_leader_error_rate <= 1:
         raise ValueError("max_leader_error_rate must be between 0 and 1")
+    if not 0 <= pass_threshold <= 1:
+        raise ValueError("pass_threshold must be between 0 and 1")
     scores = {model: _scores_by_row(model, rows) for model, rows in results.items()}
     own = {
         model: _own_stats(
             model, rows, scores[model], max_leader_error_rate, seed, resamples, confidence
         )
+        | {"pass_rate": _pass_rate(scores[model].values(), pass_threshold)}
         for model, rows in results.items()
     }
     order = sorted(own, key=lambda model: (*_order_key(own[model]), model))
@@ -240,6 +247,11 @@ def _own_stats(
         ),
         "eligible": bool(values) and error_rate <= max_leader_error_rate,
     }
+
+
+def _pass_rate(values: Iterable[float], threshold: float) -> float | None:
+    scored = list(values)
+    return sum(1 for v in scored if v >= threshold) / len(scored) if scored else None
 
 
 def _order_key(stats: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -51,7 +51,10 @@ def compute_ranking(
                 )
             )
     seed = int(hashlib.sha256(run["id"].encode()).hexdigest()[:8], 16)
-    ranking = rank_models(rows, seed=seed).to_json()
+    evaluation = run["leaderboard_config"]["evaluation"]
+    # Exact scores are 0 or 1: a pass is a 1. Judge and human scores pass at their threshold.
+    threshold = 1.0 if evaluation.get("type") == "exact" else evaluation.get("pass_threshold", 0.5)
+    ranking = rank_models(rows, seed=seed, pass_threshold=threshold).to_json()
     labels = {m["id"]: m["label"] for m in run["model_configs"]}
     for model in ranking["models"]:
         model["model_id"] = model.pop("model")  # the API's word for a candidate's id

@@ -8,6 +8,7 @@ import json
 import uuid
 
 import httpx
+import pytest
 
 from shared.clock import utcnow
 from tests.conftest import INTERNAL_KEY
@@ -127,7 +128,8 @@ def test_a_human_review_run_ranks_as_reviews_arrive(workspace):
     connect_openrouter(api)
     register_answers(arithmetic_rows(6))
     rows = [{"input": r["input"], "output": r["output"]} for r in arithmetic_rows(6)]
-    created = _get_leaderboard(api, _hub_file(rows, gz=False), evaluation={"type": "human"})
+    evaluation = {"type": "human", "pass_threshold": 0.75}
+    created = _get_leaderboard(api, _hub_file(rows, gz=False), evaluation=evaluation)
     lb = created.json()["id"]
     a, _b = _two_models(api, lb, 1.0, 0.0)
     run_id = api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"]
@@ -145,15 +147,17 @@ def test_a_human_review_run_ranks_as_reviews_arrive(workspace):
         if not cursor:
             break
     assert len(pending) == 12 and page["progress"] == {"total": 12, "reviewed": 0, "fraction": 0.0}
-    # Reviewers judge half of the outputs: model a right, model b wrong.
+    # Reviewers judge half of the outputs: model a good enough, model b not quite.
     for item in pending[::2]:
-        score = 1.0 if item["model_id"] == a else 0.0
+        score = 0.8 if item["model_id"] == a else 0.7
         done = api.post(f"/v1/leaderboard/{lb}/runs/{run_id}/reviews/{item['id']}",
                         json={"score": score, "comment": "checked"})  # fmt: skip
         assert done.status_code == 200, done.text
     ranking = done.json()["ranking"]
     assert ranking["reviewed_fraction"] == 0.5
     assert ranking["leader"] == a
+    figures = {m["model_id"]: (m["mean_score"], m["pass_rate"]) for m in ranking["models"]}
+    assert figures[a] == (pytest.approx(0.8), 1.0) and figures[_b] == (pytest.approx(0.7), 0.0)
     progress = api.get(f"/v1/leaderboard/{lb}/runs/{run_id}/reviews").json()["progress"]
     assert progress["reviewed"] == 6
     board = api.get(f"/v1/leaderboard/{lb}/ranking").json()

@@ -35,6 +35,21 @@ def by_model(ranking):
 # Per-model figures.
 
 
+def test_pass_rate_is_the_share_of_scored_rows_at_the_threshold():
+    rows = [
+        RowResult("r1", 0.5),
+        RowResult("r2", 0.49),
+        RowResult("r3", 1.0),
+        RowResult("r4", None, error="timeout"),  # not scored: not a failure to pass
+        RowResult("r5", None),
+    ]
+    assert rank_models({"m": rows}, pass_threshold=0.5).models[0].pass_rate == 2 / 3
+    assert rank_models({"m": rows}).models[0].pass_rate == 1 / 3  # exact: a score of 1
+    assert rank_models({"m": []}).models[0].pass_rate is None
+    with pytest.raises(ValueError):
+        rank_models({"m": rows}, pass_threshold=1.5)
+
+
 def test_counts_mean_latency_cost_by_hand():
     rows = [
         RowResult("r1", 1.0, latency_ms=100, cost_usd=0.01),
