@@ -1,4 +1,8 @@
-"""Helpers for the inference tests: ranked leaderboards, simulator faults, polling, tokens."""
+"""Helpers for the inference tests: ranked leaderboards, simulator faults, polling, tokens.
+
+Each inference test module builds one ``Board`` (``ranked_board``) for its module and keeps its
+simulated models healthy around every test (``healed``).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import openai
 
+from devstack.inprocess import InProcessStack
+from shared import wiring
 from shared.domain.prompts import task_messages
+from shared.services import accounts
 from simulator.answers import all_text, count_tokens
 from tests.conftest import Api
 from tests.runs_support import (
@@ -56,6 +64,41 @@ class Ranked:
     candidate: dict[str, str]  # upstream model id -> the leaderboard's candidate model id
 
 
+@dataclass
+class Board:
+    """A pro workspace's ranked leaderboard, with the secrets a test looks for in its answers."""
+
+    ranked: Ranked
+    token: str  # the workspace's admin token (plaintext)
+    token_id: str
+    openrouter_key: str
+    base_url: str
+
+    @property
+    def api(self) -> Api:
+        return self.ranked.api
+
+    @property
+    def lb(self) -> str:
+        return self.ranked.lb
+
+    @property
+    def model(self) -> str:
+        """The leaderboard as the OpenAI-compatible endpoints name it."""
+        return f"leaderboard/{self.lb}"
+
+    def client(self, token: str | None = None) -> openai.OpenAI:
+        """The ``openai`` SDK on the stack, as the admin (or ``token``), never retrying."""
+        return openai.OpenAI(
+            base_url=self.base_url + "/v1", api_key=token or self.token, max_retries=0
+        )
+
+    def caller(self, **token_fields: Any) -> tuple[Api, str]:
+        """A fresh inference token (its own spend), as an API client, and its id."""
+        made = create_token(self.api, scopes=["inference"], **token_fields)
+        return self.api.as_token(made["token"]), made["id"]
+
+
 def register_models(accuracies: dict[str, float]) -> None:
     add_models(*({"id": model, "accuracy": acc} | HEALTHY for model, acc in accuracies.items()))
 
@@ -63,6 +106,16 @@ def register_models(accuracies: dict[str, float]) -> None:
 def heal(*models: str) -> None:
     for model in models:
         sim("/_sim/models", {"id": model} | HEALTHY)
+
+
+@contextmanager
+def healed(*models: str) -> Iterator[None]:
+    """The simulated ``models`` are healthy as the block starts and again once it ends."""
+    heal(*models)
+    try:
+        yield
+    finally:
+        heal(*models)
 
 
 @contextmanager
@@ -105,6 +158,26 @@ def connect_openrouter_key(api: Api) -> str:
     response = api.http.put("/v1/integrations/openrouter", json={"secret": key})
     assert response.status_code == 200, response.text
     return key
+
+
+def ranked_board(
+    stack: InProcessStack,
+    deps: wiring.Deps,
+    name_prefix: str,
+    accuracies: dict[str, float],
+    **inference: Any,
+) -> Board:
+    """A new pro workspace with an OpenRouter key and a ranked leaderboard of ``accuracies``.
+
+    The ranking must be the dict's order (best first); ``inference`` is as ``ranked_leaderboard``'s.
+    """
+    made = accounts.bootstrap_workspace(deps, name=name_prefix + uuid.uuid4().hex[:6], plan="pro")
+    api = Api(stack.base_url, made["token"])
+    key = connect_openrouter_key(api)
+    register_models(accuracies)
+    ranked = ranked_leaderboard(api, list(accuracies), **inference)
+    assert ranked.order == list(accuracies)
+    return Board(ranked, made["token"], made["token_id"], key, stack.base_url)
 
 
 def create_token(api: Api, **body: Any) -> dict[str, Any]:

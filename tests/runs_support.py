@@ -86,14 +86,16 @@ def add_openrouter(api: Any, lb: str, model_id: str) -> str:
     return str(response.json()["id"])
 
 
-def wait_for_run(api: Any, lb: str, run_id: str, *, timeout: float = 120.0) -> dict[str, Any]:
+def wait_for_run(
+    api: Any, lb: str, run_id: str, *, timeout: float = 120.0, every: float = 0.3
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = {}
     while time.monotonic() < deadline:
         run = api.get(f"/v1/leaderboard/{lb}/runs/{run_id}").json()
         if run["status"] not in ("queued", "running"):
             return run
-        time.sleep(0.3)
+        time.sleep(every)
     raise AssertionError(
         f"run {run_id} still {run.get('status')} after {timeout}s: {run.get('progress')}"
     )

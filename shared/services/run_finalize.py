@@ -78,6 +78,7 @@ def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]
     _remember_latencies(deps, run, ranking)
     finished = utcnow()
     ranking["finished_at"] = finished.isoformat()
+    published = _published(deps, leaderboard_id, ranking)
     deps.runs.transition(
         leaderboard_id,
         run_id,
@@ -88,8 +89,9 @@ def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]
             "finished_at": finished,
             "ranking": ranking,
         },
+        # Whoever sees the run completed sees its ranking published (and selection moved).
+        also=((deps.leaderboards.ref(leaderboard_id), published),) if published else (),
     )
-    publish_ranking(deps, leaderboard_id, ranking)
     deps.runs.release_lock(leaderboard_id, run_id)
     trace_ref, trace = deps.traces.new(
         leaderboard_id,
@@ -107,19 +109,26 @@ def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]
 
 def publish_ranking(deps: Deps, leaderboard_id: str, ranking: dict[str, Any]) -> None:
     """Make ``ranking`` the leaderboard's current one (unless a newer run's is already there)."""
+    fields = _published(deps, leaderboard_id, ranking)
+    if fields:
+        deps.leaderboards.update(leaderboard_id, fields)
+
+
+def _published(deps: Deps, leaderboard_id: str, ranking: dict[str, Any]) -> dict[str, Any] | None:
+    """The leaderboard fields that publish ``ranking``, or None to leave it as it is."""
     leaderboard = deps.leaderboards.get(leaderboard_id)
     if leaderboard is None:
-        return
+        return None
     current = leaderboard.ranking or {}
     if current.get("run_id") not in (None, ranking["run_id"]) and (
         current.get("finished_at", "") > ranking.get("finished_at", "")
     ):
-        return
+        return None
     fields: dict[str, Any] = {"ranking": ranking}
     moved = selection.after_run(leaderboard, ranking)
     if moved is not None:
         fields["selection"] = moved
-    deps.leaderboards.update(leaderboard_id, fields)
+    return fields
 
 
 def _open_reviews(

@@ -82,16 +82,31 @@ class RunRepo:
         self.ref(leaderboard_id, run_id).update(fields)
 
     def transition(
-        self, leaderboard_id: str, run_id: str, *, allowed: tuple[str, ...], fields: dict[str, Any]
+        self,
+        leaderboard_id: str,
+        run_id: str,
+        *,
+        allowed: tuple[str, ...],
+        fields: dict[str, Any],
+        also: tuple[tuple[firestore.DocumentReference, dict[str, Any]], ...] = (),
     ) -> bool:
-        """Apply ``fields`` only if the run's status is one of ``allowed`` (no lost updates)."""
+        """Apply ``fields`` only if the run's status is one of ``allowed`` (no lost updates).
+
+        ``also``: updates of other documents committed atomically with it (a finished run and
+        the leaderboard's ranking are seen together, or neither).
+        """
         ref = self.ref(leaderboard_id, run_id)
         for _ in range(5):
             snap = ref.get()
             if not snap.exists or snap.get("status") not in allowed:
                 return False
+            batch = self._db.batch()
+            unchanged = self._db.write_option(last_update_time=snap.update_time)
+            batch.update(ref, fields, option=unchanged)
+            for other, other_fields in also:
+                batch.update(other, other_fields)
             try:
-                ref.update(fields, option=self._db.write_option(last_update_time=snap.update_time))
+                batch.commit()
                 return True
             except gexc.FailedPrecondition:
                 continue  # progress increments raced us; read again

@@ -12,33 +12,29 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from shared.domain.prompts import inference_messages, render_task, task_messages
-from shared.services import accounts
 from simulator.answers import REFUSAL_TEXT, all_text, count_tokens
-from tests.conftest import Api
 from tests.errors import assert_error
 from tests.inference_support import (
     SYSTEM_PROMPT,
-    Ranked,
+    Board,
     call_cost,
     calls_since,
-    connect_openrouter_key,
     create_token,
     eventually,
     faulty,
     fetch_trace,
-    heal,
+    healed,
     infer,
     max_call_cost,
     overhead_ms,
+    ranked_board,
     ranked_leaderboard,
-    register_models,
     sim_stats,
     token_entry,
     upstream_requests,
@@ -51,38 +47,15 @@ ANSWER_FIELDS = {
 }  # fmt: skip
 
 
-@dataclass
-class Board:
-    ranked: Ranked
-    token: str  # the workspace's admin token (plaintext)
-    token_id: str
-    openrouter_key: str
-
-    @property
-    def api(self) -> Api:
-        return self.ranked.api
-
-    @property
-    def lb(self) -> str:
-        return self.ranked.lb
-
-
 @pytest.fixture(scope="module")
 def board(stack, deps) -> Board:
-    made = accounts.bootstrap_workspace(deps, name="inference-" + uuid.uuid4().hex[:6], plan="pro")
-    api = Api(stack.base_url, made["token"])
-    key = connect_openrouter_key(api)
-    register_models({A: 0.95, B: 0.6, C: 0.25})
-    ranked = ranked_leaderboard(api, [A, B, C])
-    assert ranked.order == [A, B, C]
-    return Board(ranked, made["token"], made["token_id"], key)
+    return ranked_board(stack, deps, "inference-", {A: 0.95, B: 0.6, C: 0.25})
 
 
 @pytest.fixture(autouse=True)
 def healthy_models():
-    heal(A, B, C)
-    yield
-    heal(A, B, C)
+    with healed(A, B, C):
+        yield
 
 
 def _marker() -> str:
@@ -219,18 +192,16 @@ def test_only_a_token_with_the_inference_scope_of_the_workspace_may_call(board, 
 
 def test_an_expired_token_is_refused(board):
     expires = datetime.now(UTC) + timedelta(seconds=2)
-    made = create_token(board.api, scopes=["inference"], expires_at=expires.isoformat())
-    caller = board.api.as_token(made["token"])
+    caller, _ = board.caller(expires_at=expires.isoformat())
     _ok(infer(caller, board.lb, input=f"before {_marker()}"))  # now in the hot-path cache
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.3)
     assert_error(infer(caller, board.lb, input="after"), 401, "token_expired")
 
 
 def test_a_revoked_token_is_refused_within_the_cache_bound(board, deps):
-    made = create_token(board.api, scopes=["inference"])
-    caller = board.api.as_token(made["token"])
+    caller, token_id = board.caller()
     _ok(infer(caller, board.lb, input=f"before {_marker()}"))
-    assert board.api.delete(f"/v1/tokens/{made['id']}").status_code == 204
+    assert board.api.delete(f"/v1/tokens/{token_id}").status_code == 204
     bound = deps.settings.inference_cache_seconds + 2  # the documented staleness bound
 
     def refused():
@@ -370,13 +341,12 @@ def test_fallbacks_are_configured_per_leaderboard(board):
 
 
 def test_each_calls_cost_is_added_to_its_tokens_spend(board):
-    made = create_token(board.api, scopes=["inference"])
-    caller = board.api.as_token(made["token"])
+    caller, token_id = board.caller()
     costs = [
         _ok(infer(caller, board.lb, input=f"spend {i} {_marker()}"))["cost_usd"] for i in range(3)
     ]
     assert all(cost > 0 for cost in costs)
-    eventually(lambda: token_entry(board.api, made["id"])["spend_usd"] == pytest.approx(sum(costs)))
+    eventually(lambda: token_entry(board.api, token_id)["spend_usd"] == pytest.approx(sum(costs)))
 
 
 def test_the_providers_reported_cost_comes_before_the_price_table(board):
@@ -402,8 +372,7 @@ def test_without_a_reported_cost_the_price_table_prices_the_call(board):
 def test_sequential_calls_stop_at_the_budget(board):
     text, max_tokens = f"budget steps {_marker()}", 8
     per_call = max_call_cost(text, max_tokens)
-    made = create_token(board.api, scopes=["inference"], budget_usd=2.5 * per_call)
-    caller = board.api.as_token(made["token"])
+    caller, _ = board.caller(budget_usd=2.5 * per_call)
     statuses = [
         infer(caller, board.lb, input=text, max_tokens=max_tokens).status_code for _ in range(5)
     ]
@@ -415,8 +384,7 @@ def test_budget_exhaustion_under_20_concurrent_calls_stays_within_the_bound(boar
     text, max_tokens = f"budget probe {_marker()}", 8
     per_call = max_call_cost(text, max_tokens)  # exact: every call is the same, truncated
     budget = 3.5 * per_call
-    made = create_token(board.api, scopes=["inference"], budget_usd=budget)
-    caller = board.api.as_token(made["token"])
+    caller, token_id = board.caller(budget_usd=budget)
     # 200 ms upstream: the 20 calls are all in flight together.
     with faulty(A, latency_ms={"fixed": 20_000}), ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(
@@ -432,7 +400,7 @@ def test_budget_exhaustion_under_20_concurrent_calls_stays_within_the_bound(boar
     spent = sum(a.json()["cost_usd"] for a in served)
 
     def settled():
-        entry = token_entry(board.api, made["id"])
+        entry = token_entry(board.api, token_id)
         return entry if entry["spend_usd"] == pytest.approx(spent) else None
 
     entry = eventually(settled)

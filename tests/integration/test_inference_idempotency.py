@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-import openai
 import pytest
 
-from shared.services import accounts
 from tests.conftest import Api
 from tests.errors import assert_error
 from tests.inference_support import (
-    Ranked,
+    Board,
     calls_since,
-    connect_openrouter_key,
-    create_token,
     eventually,
     faulty,
     fetch_trace,
-    heal,
-    ranked_leaderboard,
-    register_models,
+    healed,
+    ranked_board,
     sim_stats,
     token_entry,
 )
@@ -30,39 +24,15 @@ from tests.inference_support import (
 A, B = "sim/idem-a", "sim/idem-b"
 
 
-@dataclass
-class Board:
-    ranked: Ranked
-    base_url: str
-
-    @property
-    def api(self) -> Api:
-        return self.ranked.api
-
-    @property
-    def lb(self) -> str:
-        return self.ranked.lb
-
-    def caller(self, **token: object) -> tuple[Api, str]:
-        """A fresh inference token (its own spend), as an API client, and its id."""
-        made = create_token(self.api, scopes=["inference"], **token)
-        return self.api.as_token(made["token"]), made["id"]
-
-
 @pytest.fixture(scope="module")
 def board(stack, deps) -> Board:
-    made = accounts.bootstrap_workspace(deps, name="idem-" + uuid.uuid4().hex[:6], plan="pro")
-    api = Api(stack.base_url, made["token"])
-    connect_openrouter_key(api)
-    register_models({A: 0.95, B: 0.5})
-    return Board(ranked_leaderboard(api, [A, B]), stack.base_url)
+    return ranked_board(stack, deps, "idem-", {A: 0.95, B: 0.5})
 
 
 @pytest.fixture(autouse=True)
 def healthy_models():
-    heal(A, B)
-    yield
-    heal(A, B)
+    with healed(A, B):
+        yield
 
 
 def _key() -> str:
@@ -153,13 +123,14 @@ def test_a_replay_of_a_paid_answer_is_not_refused_for_its_own_spend(board):
 
 def test_the_openai_sdk_can_send_a_key(board):
     before = sim_stats()
-    client = openai.OpenAI(base_url=board.base_url + "/v1", api_key=board.api.token, max_retries=0)
+    client = board.client()
     headers = {"Idempotency-Key": _key()}
     messages = [{"role": "user", "content": _input()}]
-    model = f"leaderboard/{board.lb}"
-    first = client.chat.completions.create(model=model, messages=messages, extra_headers=headers)
+    first = client.chat.completions.create(
+        model=board.model, messages=messages, extra_headers=headers
+    )
     again = client.chat.completions.with_raw_response.create(
-        model=model, messages=messages, extra_headers=headers
+        model=board.model, messages=messages, extra_headers=headers
     )
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.parse().model_dump() == first.model_dump()
@@ -172,7 +143,7 @@ def test_a_stream_with_a_key_is_refused(board):
     response = board.api.post(
         "/v1/chat/completions",
         json={
-            "model": f"leaderboard/{board.lb}",
+            "model": board.model,
             "messages": [{"role": "user", "content": _input()}],
             "stream": True,
         },

@@ -11,26 +11,24 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import pytest
 
-from shared.services import accounts
-from tests.conftest import Api
 from tests.errors import assert_error
 from tests.inference_support import (
+    Board,
     Ranked,
     calls_since,
-    connect_openrouter_key,
     create_token,
     eventually,
     faulty,
     fetch_trace,
-    heal,
+    healed,
     infer,
+    ranked_board,
     ranked_leaderboard,
-    register_models,
     sim_stats,
     token_entry,
     upstream_requests,
@@ -43,15 +41,14 @@ TIGHT = {"timeout_seconds": 0.6, "deadline_seconds": 1.0}
 
 
 @dataclass
-class Boards:
-    loose: Ranked
+class Boards(Board):
+    """The shared board, its leaderboard (``loose``) on the defaults, and a ``tight`` twin."""
+
     tight: Ranked
-    base_url: str
-    token: str
 
     @property
-    def api(self) -> Api:
-        return self.loose.api
+    def loose(self) -> Ranked:
+        return self.ranked
 
     def stream(self, lb: str, text: str, **headers: str) -> httpx.Response:
         """An open streamed chat call (the caller closes it)."""
@@ -71,21 +68,16 @@ class Boards:
 
 @pytest.fixture(scope="module")
 def board(stack, deps) -> Boards:
-    made = accounts.bootstrap_workspace(deps, name="limits-" + uuid.uuid4().hex[:6], plan="pro")
-    api = Api(stack.base_url, made["token"])
-    connect_openrouter_key(api)
-    register_models({A: 0.95, B: 0.6, C: 0.25})
-    loose = ranked_leaderboard(api, [A, B, C])
-    tight = ranked_leaderboard(api, [A, B, C], **TIGHT)
-    assert loose.order == tight.order == [A, B, C]
-    return Boards(loose, tight, stack.base_url, made["token"])
+    loose = ranked_board(stack, deps, "limits-", {A: 0.95, B: 0.6, C: 0.25})
+    tight = ranked_leaderboard(loose.api, [A, B, C], **TIGHT)
+    assert tight.order == loose.ranked.order
+    return Boards(**vars(loose), tight=tight)
 
 
 @pytest.fixture(autouse=True)
 def healthy_models():
-    heal(A, B, C)
-    yield
-    heal(A, B, C)
+    with healed(A, B, C):
+        yield
 
 
 def _text() -> str:
@@ -225,7 +217,7 @@ def test_a_large_body_under_the_limit_is_served(board):
 
 def test_a_client_that_leaves_a_stream_stops_the_upstream_and_is_charged(board):
     token = create_token(board.api, scopes=["inference"])
-    boards = Boards(board.loose, board.tight, board.base_url, token["token"])
+    boards = replace(board, token=token["token"])  # streams as the inference token
     before = sim_stats()
     received = ""
     # About 30 s of generation (63 tokens at 0.02 tokens/s, at the time scale of 0.01).

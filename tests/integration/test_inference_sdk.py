@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 
 import httpx
 import openai
 import pytest
 
 from shared.domain.prompts import inference_messages, task_messages
-from shared.services import accounts
 from simulator.answers import all_text, count_tokens
-from tests.conftest import Api
 from tests.inference_support import (
     SYSTEM_PROMPT,
-    Ranked,
+    Board,
     calls_since,
-    connect_openrouter_key,
     create_token,
     eventually,
     faulty,
     fetch_trace,
-    heal,
+    healed,
     infer,
     overhead_ms,
-    ranked_leaderboard,
-    register_models,
+    ranked_board,
     sim_stats,
     token_entry,
     upstream_requests,
@@ -36,43 +31,15 @@ from tests.inference_support import (
 A, B = "sim/inference-sdk-a", "sim/inference-sdk-b"
 
 
-@dataclass
-class Board:
-    ranked: Ranked
-    token: str
-    openrouter_key: str
-    base_url: str
-
-    @property
-    def api(self) -> Api:
-        return self.ranked.api
-
-    @property
-    def model(self) -> str:
-        return f"leaderboard/{self.ranked.lb}"
-
-    def client(self, token: str | None = None) -> openai.OpenAI:
-        return openai.OpenAI(
-            base_url=self.base_url + "/v1", api_key=token or self.token, max_retries=0
-        )
-
-
 @pytest.fixture(scope="module")
 def board(stack, deps) -> Board:
-    made = accounts.bootstrap_workspace(deps, name="sdk-" + uuid.uuid4().hex[:6], plan="pro")
-    api = Api(stack.base_url, made["token"])
-    key = connect_openrouter_key(api)
-    register_models({A: 0.95, B: 0.6})
-    ranked = ranked_leaderboard(api, [A, B])
-    assert ranked.order == [A, B]
-    return Board(ranked, made["token"], key, stack.base_url)
+    return ranked_board(stack, deps, "sdk-", {A: 0.95, B: 0.6})
 
 
 @pytest.fixture(autouse=True)
 def healthy_models():
-    heal(A, B)
-    yield
-    heal(A, B)
+    with healed(A, B):
+        yield
 
 
 def _expected_output(model: str, text: str) -> str:
@@ -96,7 +63,7 @@ def test_a_plain_call_through_the_sdk(board):
     assert completion.usage.prompt_tokens == prompt_tokens
     assert completion.usage.total_tokens == prompt_tokens + count_tokens(content)
     # The same answer as the native endpoint gives for the same input.
-    native = infer(board.api, board.ranked.lb, input=text)
+    native = infer(board.api, board.lb, input=text)
     assert native.status_code == 200 and native.json()["output"] == content
     dumped = completion.model_dump_json()
     assert board.token not in dumped and board.openrouter_key not in dumped
@@ -168,7 +135,7 @@ def test_the_sdks_own_timeout_becomes_the_calls_deadline(board):
         model=board.model, messages=[{"role": "user", "content": _text()}]
     )
     trace_id = response.headers["X-DrGero-Trace-Id"]
-    assert fetch_trace(board.api, board.ranked.lb, trace_id)["deadline_seconds"] == 33.0
+    assert fetch_trace(board.api, board.lb, trace_id)["deadline_seconds"] == 33.0
 
 
 def test_a_streamed_call_falls_back_before_its_first_byte(board):
@@ -265,7 +232,7 @@ def test_sdk_calls_count_against_the_tokens_budget(board):
 
 def _trace_with(board: Board, marker: str) -> dict | None:
     listed = board.api.get(
-        f"/v1/leaderboard/{board.ranked.lb}/traces", params={"kind": "inference", "limit": 100}
+        f"/v1/leaderboard/{board.lb}/traces", params={"kind": "inference", "limit": 100}
     )
     assert listed.status_code == 200, listed.text
     return next((t for t in listed.json()["items"] if marker in json.dumps(t)), None)

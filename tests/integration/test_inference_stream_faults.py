@@ -19,21 +19,17 @@ import openai
 import pytest
 
 from shared.domain.prompts import task_messages
-from shared.services import accounts
 from simulator.chat import split_for_stream
-from tests.conftest import Api
 from tests.inference_support import (
     SYSTEM_PROMPT,
-    Ranked,
+    Board,
     calls_since,
-    connect_openrouter_key,
     create_token,
     eventually,
     faulty,
     fetch_trace,
-    heal,
-    ranked_leaderboard,
-    register_models,
+    healed,
+    ranked_board,
     sim_stats,
     token_entry,
 )
@@ -41,25 +37,6 @@ from tests.inference_support import (
 A, B = "sim/streamfault-a", "sim/streamfault-b"
 CUT_AFTER = 2
 BROKEN = {"stream_cut_after_chunks": CUT_AFTER}
-
-
-@dataclass
-class Board:
-    ranked: Ranked
-    token: str
-    openrouter_key: str
-    base_url: str
-
-    @property
-    def api(self) -> Api:
-        return self.ranked.api
-
-    @property
-    def model(self) -> str:
-        return f"leaderboard/{self.ranked.lb}"
-
-    def client(self) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.base_url + "/v1", api_key=self.token, max_retries=0)
 
 
 @dataclass
@@ -85,20 +62,13 @@ class Streamed:
 
 @pytest.fixture(scope="module")
 def board(stack, deps) -> Board:
-    made = accounts.bootstrap_workspace(deps, name="faults-" + uuid.uuid4().hex[:6], plan="pro")
-    api = Api(stack.base_url, made["token"])
-    key = connect_openrouter_key(api)
-    register_models({A: 0.95, B: 0.6})
-    ranked = ranked_leaderboard(api, [A, B])
-    assert ranked.order == [A, B]
-    return Board(ranked, made["token"], key, stack.base_url)
+    return ranked_board(stack, deps, "faults-", {A: 0.95, B: 0.6})
 
 
 @pytest.fixture(autouse=True)
 def healthy_models():
-    heal(A, B)
-    yield
-    heal(A, B)
+    with healed(A, B):
+        yield
 
 
 def _text() -> str:
@@ -170,7 +140,7 @@ def test_a_stream_that_breaks_before_its_first_chunk_still_falls_back(board):
     assert streamed.content == _answer_of(B, text)
     assert calls_since(before, A)["streams_broken"] == 1
     assert calls_since(before, B)["streams"] == 1
-    trace = fetch_trace(board.api, board.ranked.lb, streamed.headers["X-DrGero-Trace-Id"])
+    trace = fetch_trace(board.api, board.lb, streamed.headers["X-DrGero-Trace-Id"])
     assert trace["attempts"] == [{"model_id": board.ranked.candidate[A], "error": "upstream_error"}]
     assert trace["error"] is None and trace["fallback"] is True
 
@@ -202,7 +172,7 @@ def test_a_broken_stream_is_traced_and_charged_an_estimate(board, budget):
     assert streamed.events and "[DONE]" not in streamed.events
     assert streamed.content  # the client holds part of an answer
 
-    trace = fetch_trace(board.api, board.ranked.lb, streamed.headers["X-DrGero-Trace-Id"])
+    trace = fetch_trace(board.api, board.lb, streamed.headers["X-DrGero-Trace-Id"])
     assert trace["error"] == "upstream_error" and trace["cost_estimated"] is True
     assert trace["output"] == streamed.content
     assert trace["model_id"] == board.ranked.candidate[A]

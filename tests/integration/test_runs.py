@@ -49,7 +49,8 @@ def test_a_run_of_three_models_ranks_them_by_their_accuracy(ranked, deps):
     assert body["estimate"]["cost_usd"] > 0
     assert body["estimate"]["rows"] == ROWS
 
-    run = wait_for_run(api, lb, body["id"])
+    run = wait_for_run(api, lb, body["id"], every=0.005)
+    board = api.get(f"/v1/leaderboard/{lb}/ranking").json()  # at once: published with the run
     assert run["status"] == "completed", run.get("failure")
     ranking = run["ranking"]
     order = [ids[m["model_id"]] for m in ranking["models"]]
@@ -79,7 +80,6 @@ def test_a_run_of_three_models_ranks_them_by_their_accuracy(ranked, deps):
     assert all(p["rows_done"] == ROWS for p in run["progress"]["models"].values())
 
     # The winner is now the leaderboard's production model.
-    board = api.get(f"/v1/leaderboard/{lb}/ranking").json()
     assert board["selection"]["strategy"] == "ranking_winner"
     assert board["selected_model"]["id"] == ranking["leader"]
     assert board["ranking"]["run_id"] == body["id"]
