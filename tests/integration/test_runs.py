@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -88,6 +89,29 @@ def test_a_run_of_three_models_ranks_them_by_their_accuracy(ranked, deps):
         listed[0]["id"] == body["id"]
         and listed[0]["ranking_summary"]["leader"] == ranking["leader"]
     )
+
+
+def test_a_completed_run_is_never_seen_before_its_ranking(ranked, deps, monkeypatch):
+    api, lb = ranked
+    real_update = deps.leaderboards.update
+
+    def slow_update(leaderboard_id, fields):  # a slow write leaves no window open
+        if "ranking" in fields:
+            time.sleep(1.0)
+        real_update(leaderboard_id, fields)
+
+    monkeypatch.setattr(deps.leaderboards, "update", slow_update)
+    first, second = add_models(
+        {"id": "sim/publish-a", "accuracy": 0.9}, {"id": "sim/publish-b", "accuracy": 0.3}
+    )
+    winner = add_openrouter(api, lb, first)
+    add_openrouter(api, lb, second)
+    run_id = api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"]
+    run = wait_for_run(api, lb, run_id, every=0.005)
+    board = api.get(f"/v1/leaderboard/{lb}/ranking").json()
+    assert run["status"] == "completed" and run["ranking"]["leader"] == winner
+    assert board["ranking"]["run_id"] == run_id
+    assert board["selected_model"]["id"] == winner
 
 
 def test_injected_429s_and_500s_are_retried_and_scores_stay_right(ranked):
