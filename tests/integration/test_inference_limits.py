@@ -249,6 +249,28 @@ def test_a_client_that_leaves_a_stream_stops_the_upstream_and_is_charged(board):
     assert spent == pytest.approx(trace["cost_usd"])
 
 
+def test_an_upstream_that_stalls_mid_stream_times_out_with_an_error_event(board):
+    # The first words come at once, then ~2 s between chunks: past the tight board's 0.6 s.
+    with faulty(A, throughput_tps=0.02):
+        started = time.monotonic()
+        response = board.stream(board.tight.lb, _text())
+        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+        elapsed = time.monotonic() - started
+        response.close()
+    assert response.status_code == 200 and elapsed < 5, elapsed  # not the stream's 30 s
+    *chunks, last = [json.loads(event) for event in events]  # no [DONE] after the error
+    assert last["error"]["code"] == "upstream_timeout", last
+    received = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert received  # the first words were relayed before the stall
+    trace = fetch_trace(board.api, board.tight.lb, response.headers["X-DrGero-Trace-Id"])
+    assert (trace["error"], trace["cost_estimated"], trace["output"]) == (
+        "upstream_timeout",
+        True,
+        received,
+    )
+    assert trace["fallback"] is False and trace["attempts"] == []
+
+
 def test_a_finished_stream_names_its_trace(board):
     response = board.stream(board.loose.lb, _text())
     events = [line for line in response.iter_lines() if line.startswith("data: ")]
