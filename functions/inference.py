@@ -85,6 +85,7 @@ def _infer(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict
 
     def produce() -> tuple[dict[str, Any], dict[str, str]]:
         answer = inference.complete(deps, call, chat)
+        flask.g.upstream_ms = answer.completion.latency_ms
         return _infer_body(call, answer), _call_headers(call, answer.model, answer.fallback)
 
     answer_body, headers = _answer_once(deps, request, call, raw, produce)
@@ -92,7 +93,6 @@ def _infer(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict
 
 
 def _infer_body(call: inference.Call, answer: inference.Answer) -> dict[str, Any]:
-    flask.g.upstream_ms = answer.completion.latency_ms
     completion = answer.completion
     return {
         "id": answer.trace_id,

@@ -100,6 +100,7 @@ class Call:
     trace_id: str = field(default_factory=new_trace_id)  # the one trace this call writes
     # With an Idempotency-Key: the commit that records the answer, and carries the charge.
     stage: Any | None = None
+    staged_cost: float | None = None
 
     def remaining(self) -> float:
         return self.deadline_seconds - (time.perf_counter() - self.started)
@@ -360,6 +361,7 @@ def finish(
         token = deps.tokens.ref(call.token_hash)
         if call.stage is not None:  # charged exactly once, with the recorded answer
             call.stage.update(token, {"spend_usd": firestore.Increment(cost)})
+            call.staged_cost = cost
         elif call.budgeted:  # before answering: the budget bound counts on it
             try:
                 token.update({"spend_usd": firestore.Increment(cost)})
@@ -412,9 +414,8 @@ def once(
         call.stage.commit()
     except gexc.FailedPrecondition:  # our claim was taken over: charge without the record
         log.error("idempotency record of trace %s lost its claim", call.trace_id)
-        spend = answer.get("cost_usd", (answer.get("usage") or {}).get("cost"))
-        if spend:
-            deps.writes.increment(deps.tokens.ref(call.token_hash), "spend_usd", float(spend))
+        if call.staged_cost:
+            deps.writes.increment(deps.tokens.ref(call.token_hash), "spend_usd", call.staged_cost)
     return answer, headers
 
 

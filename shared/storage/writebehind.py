@@ -49,7 +49,6 @@ class _Batch:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     documents: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
     increments: dict[str, tuple[Any, dict[str, float]]] = field(default_factory=dict)
-    size: int = 0
 
     def __len__(self) -> int:
         return len(self.documents) + len(self.increments)
@@ -67,10 +66,8 @@ class WriteBehind:
 
     def set(self, ref: Any, data: dict[str, Any]) -> None:
         """Write the whole document ``data`` at ``ref`` soon."""
-        size = len(json.dumps(data, default=str))
         with self._lock:
             self._pending.documents[ref.path] = (ref, data)
-            self._pending.size += size
             self._wake()
 
     def increment(self, ref: Any, field_name: str, amount: float) -> None:
@@ -82,14 +79,17 @@ class WriteBehind:
 
     def flush(self) -> None:
         """Commit everything queued now, in the caller's thread."""
-        while self._commit_next():
-            pass
+        with self._flushing:
+            pending = self._take()
+            if pending is not None:
+                for batch in _commits(pending):
+                    self._commit(batch)
 
     def _wake(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="write-behind", daemon=True)
             self._thread.start()
-        if len(self._pending) >= MAX_WRITES or self._pending.size >= MAX_BYTES:
+        if len(self._pending) >= MAX_WRITES:
             self._lock.notify()
 
     def _run(self) -> None:
@@ -102,35 +102,10 @@ class WriteBehind:
                 log.exception("write-behind round failed")
 
     def _take(self) -> _Batch | None:
-        """The queued writes, at most one commit's worth; the rest stay queued."""
+        """Everything queued, leaving the queue empty (the callers' threads never wait long)."""
         with self._lock:
-            pending = self._pending
-            if not pending:
-                return None
-            if len(pending) <= MAX_WRITES and pending.size <= MAX_BYTES:
-                self._pending = _Batch()
-                return pending
-            taken, size = _Batch(), 0
-            for path in list(pending.documents)[:MAX_WRITES]:
-                ref, data = pending.documents.pop(path)
-                size += len(json.dumps(data, default=str))
-                taken.documents[path] = (ref, data)
-                if size >= MAX_BYTES:
-                    break
-            pending.size = max(0, pending.size - size)
-            taken.size = size
-            room = MAX_WRITES - len(taken)
-            for path in list(pending.increments)[: max(0, room)]:
-                taken.increments[path] = pending.increments.pop(path)
-            return taken
-
-    def _commit_next(self) -> bool:
-        with self._flushing:
-            batch = self._take()
-            if batch is None:
-                return False
-            self._commit(batch)
-            return True
+            pending, self._pending = self._pending, _Batch()
+        return pending if pending else None
 
     def _commit(self, batch: _Batch) -> None:
         for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
@@ -162,3 +137,23 @@ class WriteBehind:
             len(batch.documents),
             len(batch.increments),
         )
+
+
+def _commits(pending: _Batch) -> list[_Batch]:
+    """``pending`` cut into batches of at most MAX_WRITES writes and about MAX_BYTES each.
+
+    Sizes are measured here, in the flushing thread, not where a call queues its trace.
+    """
+    batches, size = [_Batch()], 0
+    for path, (ref, data) in pending.documents.items():
+        document_size = len(json.dumps(data, default=str))
+        if batches[-1] and (len(batches[-1]) >= MAX_WRITES or size + document_size > MAX_BYTES):
+            batches.append(_Batch())
+            size = 0
+        batches[-1].documents[path] = (ref, data)
+        size += document_size
+    for path, item in pending.increments.items():
+        if len(batches[-1]) >= MAX_WRITES:
+            batches.append(_Batch())
+        batches[-1].increments[path] = item
+    return batches
