@@ -9,9 +9,19 @@
                   [--expires-in-days D | --expires-at ISO]
                                               a new API token (printed once, as JSON)
     tokens revoke TOKEN_ID                    revoke an API token
+    secrets re-encrypt [--workspace WS] [--page-size N]
+                                              re-encrypt every stored integration and
+                                              endpoint token with the first key of
+                                              DRGERO_SECRETS_KEY (after a rotation)
 
-``bootstrap`` talks to Firestore directly (it is how the first credential comes to exist), so
-it runs where the functions' environment is set: ``source .dev.env`` locally.
+``bootstrap`` and ``secrets`` talk to Firestore directly (the first is how the first
+credential comes to exist, the second needs the keys), so they run where the functions'
+environment is set: ``source .dev.env`` locally.
+
+Rotating ``DRGERO_SECRETS_KEY``: set it to ``NEW,OLD`` (the first key encrypts, all decrypt)
+and deploy; run ``secrets re-encrypt`` (idempotent: rerun it until it reports
+``"unreadable": 0``; it is paged and safe while the service runs); then set it to ``NEW``.
+Exit status 1 when some secret no configured key can read (they are listed, left untouched).
 
 The ``tokens`` commands talk to the HTTP API, as any client would. Each takes
 ``--api-base URL`` (default: ``$API_BASE``) and ``--token TOKEN`` (default: ``$DRGERO_TOKEN``,
@@ -221,6 +231,15 @@ def bootstrap_workspace(*, name: str, plan: str = "pro") -> dict[str, Any]:
     return accounts.bootstrap_workspace(wiring.deps(), name=name, plan=plan)
 
 
+def reencrypt_secrets(*, workspace_id: str | None, page_size: int) -> dict[str, Any]:
+    from shared import wiring
+    from shared.services import integrations
+
+    return integrations.reencrypt_secrets(
+        wiring.deps(), page_size=page_size, workspace_id=workspace_id
+    )
+
+
 def _tokens_command(args: argparse.Namespace, client: ApiClient) -> int:
     if args.tokens_command == "list":
         listed = list(client.tokens(page_size=args.page_size))
@@ -318,7 +337,24 @@ def _parser() -> argparse.ArgumentParser:
 
     revoke = actions.add_parser("revoke", parents=[api], help="revoke an API token")
     revoke.add_argument("token_id")
+
+    stored = commands.add_parser("secrets", help="stored provider credentials (Firestore)")
+    secret_actions = stored.add_subparsers(dest="secrets_command", required=True)
+    again = secret_actions.add_parser(
+        "re-encrypt", help="re-encrypt every stored secret with the first DRGERO_SECRETS_KEY key"
+    )
+    again.add_argument("--workspace", help="only this workspace's secrets (default: every one)")
+    again.add_argument(
+        "--page-size", type=_positive_int, default=PAGE_SIZE, help="documents per query"
+    )
     return parser
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(result, sys.stdout, indent=2)
         print("\n# the token is shown only now; store it safely", file=sys.stderr)
         return 0
+    if args.command == "secrets":
+        done = reencrypt_secrets(workspace_id=args.workspace, page_size=args.page_size)
+        _print_json(done)
+        return 1 if done["unreadable"] else 0
     try:
         client = _client(args)
         try:

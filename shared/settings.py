@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field, SecretStr
+from cryptography.fernet import Fernet
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DRGERO_", extra="ignore")
+    # Errors never echo the input: several settings are secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="DRGERO_", extra="ignore", hide_input_in_errors=True
+    )
 
     project_id: str = Field(
         default="drgero-local",
@@ -98,12 +102,54 @@ class Settings(BaseSettings):
     inference_deadline_seconds: float = 120.0
     inference_max_body_bytes: int = 4 * 1024 * 1024
     inference_cache_seconds: float = 5.0
+    # Entries of each hot-path cache (tokens, leaderboards, candidates, endpoints): found
+    # entries, and separately the misses (unknown tokens), so that random tokens evict only
+    # other misses. Past either bound the least recently used entry is dropped.
+    inference_cache_max_entries: int = Field(default=10_000, ge=1)
+    inference_cache_max_misses: int = Field(default=1_000, ge=1)
+    # How long a duplicate of an inference call still in flight (same Idempotency-Key) waits
+    # for its answer before 409 idempotency_in_progress (with Retry-After): a worker thread
+    # is not held for the first call's whole deadline.
+    inference_idempotency_wait_seconds: float = Field(default=3.0, ge=0)
+    # GET /v1/models: leaderboards per page (the default and the largest ``limit``).
+    models_list_max_limit: int = Field(default=100, ge=1, le=1000)
+    # Candidate models per leaderboard (manual adds and auto-select): past it 409
+    # candidate_limit_reached. Every run calls every candidate on every row.
+    max_candidates_per_leaderboard: int = Field(default=50, ge=1)
 
-    # Fernet key (urlsafe base64 of 32 bytes) that encrypts stored provider credentials.
-    # Integrations refuse to store secrets while it is unset.
+    # Fernet keys (urlsafe base64 of 32 bytes each) that encrypt stored provider credentials,
+    # comma-separated: the first encrypts, every one decrypts (rotation: put the new key
+    # first, run ``python -m shared.cli secrets re-encrypt``, then drop the old one). A
+    # malformed key stops the start-up. Integrations refuse to store secrets while unset.
     secrets_key: SecretStr | None = None
-    # Download links for dataset versions (where the storage credentials can sign).
-    download_url_ttl_seconds: int = 3600
+    # Lifetime of a signed dataset download URL, made on demand by the download endpoint
+    # (``?redirect=signed``) only: a revoked token's last link dies within this bound.
+    download_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        keys = secrets_keys(value)
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"DRGERO_SECRETS_KEY: key {position} of {len(keys)} is not a Fernet key"
+                    " (urlsafe base64 of 32 bytes; make one with"
+                    " `python -c 'from cryptography.fernet import Fernet;"
+                    " print(Fernet.generate_key().decode())'`)"
+                ) from exc
+        return value
+
+
+def secrets_keys(value: SecretStr | None) -> list[str]:
+    """The configured Fernet keys, first (the one that encrypts) first."""
+    if value is None:
+        return []
+    return [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -5,36 +5,76 @@ leaderboard, its candidate models and their endpoints (with the provider keys th
 Entries live ``ttl`` seconds (``inference_cache_seconds``, 5 by default), so a change (a
 revoked token, a new selection, a rotated provider key) takes effect within that bound on every
 instance. Budget checks do not rely on it: spend is read fresh (see ``inference.py``).
+
+Two bounded LRU maps, one for what was found and one for misses (a load that answered
+``None``: an unknown token, a deleted leaderboard). Misses are cached too (a caller retrying a
+bad token should not cost a read each time), but in their own smaller map: a flood of random
+tokens evicts only other misses, never a tenant's cached token or leaderboard. Past a bound
+the least recently used entry goes, one at a time; nothing is ever cleared whole.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 
 class TtlCache:
-    def __init__(self, *, ttl: float, max_entries: int = 10_000) -> None:
+    def __init__(self, *, ttl: float, max_entries: int = 10_000, max_misses: int = 1_000) -> None:
         self._ttl = ttl
-        self._max = max_entries
-        self._entries: dict[Any, tuple[float, Any]] = {}
+        self._found = _Lru(max_entries)
+        self._missing = _Lru(max_misses)
         self._lock = threading.Lock()
 
     def get(self, key: Any, load: Callable[[], Any]) -> Any:
         now = time.monotonic()
         with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
+            for entries in (self._found, self._missing):
+                hit = entries.fresh(key, now)
+                if hit is not None:
+                    return hit[1]
         value = load()
         with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries.clear()  # crude but bounded; entries are cheap to reload
-            self._entries[key] = (now + self._ttl, value)
+            (self._missing if value is None else self._found).put(key, now + self._ttl, value)
+            (self._found if value is None else self._missing).drop(key)
         return value
+
+    def sizes(self) -> dict[str, int]:
+        """How many entries each map holds (for tests and diagnostics)."""
+        with self._lock:
+            return {"found": len(self._found), "missing": len(self._missing)}
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._found.clear()
+            self._missing.clear()
+
+
+class _Lru(OrderedDict[Any, tuple[float, Any]]):
+    """Entries in use order (most recent last), at most ``limit`` of them. Not thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = max(1, limit)
+
+    def fresh(self, key: Any, now: float) -> tuple[float, Any] | None:
+        hit = self.get(key)
+        if hit is None:
+            return None
+        if hit[0] <= now:
+            del self[key]
+            return None
+        self.move_to_end(key)
+        return hit
+
+    def put(self, key: Any, expires: float, value: Any) -> None:
+        self[key] = (expires, value)
+        self.move_to_end(key)
+        while len(self) > self._limit:
+            self.popitem(last=False)
+
+    def drop(self, key: Any) -> None:
+        self.pop(key, None)

@@ -148,3 +148,29 @@ def _check(deps: Deps, provider: str, secret: str) -> tuple[bool, str]:
             f"could not reach {provider} to check the credential: {scrub(str(exc))}",
             code="integration_unreachable",
         ) from exc
+
+
+def reencrypt_secrets(
+    deps: Deps, *, page_size: int = 200, workspace_id: str | None = None
+) -> dict[str, Any]:
+    """Re-encrypt every stored integration and endpoint token with the first configured key.
+
+    The step after putting a new key first in ``DRGERO_SECRETS_KEY``; once it reports no
+    ``unreadable`` secret the old key can be removed. Paged (``page_size`` documents per
+    query), idempotent (a secret already under the first key is not rewritten), and safe
+    while the service runs (a secret saved meanwhile is never overwritten).
+    """
+    totals: dict[str, Any] = {
+        "re_encrypted": 0, "current": 0, "unreadable": 0, "unreadable_names": [],
+    }  # fmt: skip
+    cursor = None
+    while True:
+        page, cursor = deps.secrets.reencrypt_page(
+            workspace_id=workspace_id, limit=page_size, after=cursor
+        )
+        totals["re_encrypted"] += page.re_encrypted
+        totals["current"] += page.current
+        totals["unreadable"] += len(page.unreadable)
+        totals["unreadable_names"].extend(page.unreadable)
+        if cursor is None:
+            return totals

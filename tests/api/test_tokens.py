@@ -521,3 +521,65 @@ def test_revoke_with_overlong_id_is_404(workspace):
     lb = workspace.api.create_push_leaderboard()
     r = workspace.api.delete(f"/v1/leaderboard/{lb}/dataset/tokens/" + "x" * 1600)
     assert_error(r, 404, "token_not_found")
+
+
+# -- API tokens: the last admin ----------------------------------------------------------------
+
+
+def _my_token_id(api) -> str:
+    return str(api.get("/v1/workspace").json()["token"]["id"])
+
+
+def test_revoking_the_last_admin_token_is_refused(workspace):
+    me = _my_token_id(workspace.api)
+    error = assert_error(workspace.api.delete(f"/v1/tokens/{me}"), 409, "last_admin_token")
+    assert "workspace:admin" in error["message"]
+    assert workspace.api.get("/v1/tokens").status_code == 200  # still works
+    # An expired or revoked admin token does not count as another admin.
+    expiring = create_api_token(
+        workspace.api,
+        scopes=["workspace:admin"],
+        expires_at=(datetime.now(UTC) + timedelta(seconds=2)).isoformat(),
+    ).json()
+    revoked = create_api_token(workspace.api, scopes=["workspace:admin"]).json()
+    assert workspace.api.delete(f"/v1/tokens/{revoked['id']}").status_code == 204
+    reader = create_api_token(workspace.api, scopes=["leaderboards:write", "inference"]).json()
+    import time
+
+    time.sleep(2.5)
+    assert expiring["id"]  # now expired
+    assert_error(workspace.api.delete(f"/v1/tokens/{me}"), 409, "last_admin_token")
+    assert reader["id"]
+
+
+def test_an_admin_token_can_be_revoked_while_another_admin_remains(workspace):
+    me = _my_token_id(workspace.api)
+    other = create_api_token(workspace.api, scopes=["workspace:admin"]).json()
+    assert workspace.api.delete(f"/v1/tokens/{me}").status_code == 204
+    second = workspace.api.as_token(other["token"])
+    assert_error(second.delete(f"/v1/tokens/{other['id']}"), 409, "last_admin_token")
+    # Non-admin tokens are revoked as before.
+    reader = create_api_token(second, scopes=["leaderboards:read"]).json()
+    assert second.delete(f"/v1/tokens/{reader['id']}").status_code == 204
+
+
+def test_two_concurrent_revokes_of_the_last_two_admin_tokens_leave_one(workspace, deps):
+    """Each of two admins revokes the other at the same moment: one wins, one admin remains.
+    The loser is 409 (its check saw the winner's revoke) or 401 (it was already revoked)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.services import accounts
+
+    for round_ in range(4):
+        made = accounts.bootstrap_workspace(deps, name=f"race-{round_}", plan="pro")
+        first = workspace.api.as_token(made["token"])
+        other = create_api_token(first, scopes=["workspace:admin"]).json()
+        second = workspace.api.as_token(other["token"])
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            a = pool.submit(first.delete, f"/v1/tokens/{other['id']}")
+            b = pool.submit(second.delete, f"/v1/tokens/{made['token_id']}")
+            answers = [a.result(), b.result()]
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses in ([204, 409], [204, 401]), [r.text for r in answers]
+        alive = [api.get("/v1/tokens").status_code for api in (first, second)]
+        assert sorted(alive) == [200, 401], alive

@@ -209,3 +209,32 @@ def test_a_consolidation_that_changes_enough_rows_starts_a_run(workspace, deps):
     run = wait_for_run(api, lb, changed["improvement_run_id"])
     assert run["source"] == "dataset_improvement" and run["status"] == "completed"
     assert run["dataset"]["rows"] == 130
+
+
+def test_a_get_dataset_can_be_patched_after_its_first_run(workspace):
+    """A run records how many rows it read (``rows_seen``) beside the config; a PATCH of the
+    dataset must not re-validate that stored-only field as if the client had sent it."""
+    api = workspace.api
+    connect_openrouter(api)
+    rows = arithmetic_rows(12)
+    register_answers(rows)
+    url = _hub_file(rows, gz=False)
+    created = _get_leaderboard(api, url)
+    assert created.status_code == 201, created.text
+    lb = created.json()["id"]
+    _two_models(api, lb, 1.0, 0.5)
+    run = wait_for_run(api, lb, api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"])
+    assert run["status"] == "completed", run.get("failure")
+    assert api.get(f"/v1/leaderboard/{lb}").json()["dataset"]["rows_seen"] == 12
+
+    same = api.http.patch(f"/v1/leaderboard/{lb}", json={"dataset": {"url": url}})
+    assert same.status_code == 200, same.text
+    assert same.json()["dataset"]["rows_seen"] == 12  # the same file: what the run saw stays
+    renamed = api.http.patch(f"/v1/leaderboard/{lb}", json={"name": "renamed"})
+    assert renamed.status_code == 200, renamed.text
+
+    other = _hub_file(arithmetic_rows(5), gz=False)
+    moved = api.http.patch(f"/v1/leaderboard/{lb}", json={"dataset": {"mode": "get", "url": other}})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["dataset"].get("rows_seen") is None  # another file: not seen yet
+    assert moved.json()["dataset"]["validation"]["valid_rows"] == 5

@@ -100,3 +100,46 @@ def test_a_crashed_owner_is_taken_over_after_its_lease(workspace, deps):
     assert response.status_code == 200
     assert response.json()["accepted"] == 2
     assert ref.get().get("state") == "done"
+
+
+def test_keys_belong_to_their_token_one_token_cannot_replay_another_s(workspace):
+    api = workspace.api
+    lb = api.create_push_leaderboard()
+    first, second = api.as_token(api.dataset_token(lb)), api.as_token(api.dataset_token(lb))
+    a = first.push(lb, _body(2), headers={"Idempotency-Key": "app-key"})
+    b = second.push(lb, _body(2), headers={"Idempotency-Key": "app-key"})
+    assert a.status_code == b.status_code == 200, b.text
+    assert a.json()["batch_id"] != b.json()["batch_id"]
+    assert "Idempotent-Replayed" not in b.headers
+    # Nor block it: another body under the same key is another token's business, not a 422.
+    c = api.push(lb, _body(3), headers={"Idempotency-Key": "app-key"})
+    assert c.status_code == 200, c.text
+    assert api.get(f"/v1/leaderboard/{lb}/dataset/status").json()["counts"]["accepted"] == 7
+    # Each token's own retry still replays its own first answer.
+    again = second.push(lb, _body(2), headers={"Idempotency-Key": "app-key"})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == b.json()
+
+
+def test_an_answer_stored_before_keys_were_per_token_is_still_replayed(workspace, deps):
+    """Records written per leaderboard (before the change) keep answering their own retries
+    until they expire (``idempotency_ttl_hours``); no new record is written there."""
+    from shared.services.idempotent import request_hash
+    from shared.storage import idempotency
+
+    api = workspace.api
+    lb = api.create_push_leaderboard()
+    body = _body(2)
+    legacy = idempotency.record_ref(deps.db, lb, "from-before")
+    claim = idempotency.claim(legacy, request_hash=request_hash(body), lease_seconds=60, ttl_hours=1)
+    assert isinstance(claim, idempotency.Owned)
+    stored = {"batch_id": "b_legacy", "accepted": 2}
+    batch = deps.db.batch()
+    idempotency.stage_answer(batch, claim, status=200, body=stored)
+    batch.commit()
+    replayed = api.push(lb, body, headers={"Idempotency-Key": "from-before"})
+    assert replayed.status_code == 200 and replayed.json() == stored
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    # Another body under that old key is not blocked by the old record: it runs anew.
+    fresh = api.push(lb, _body(3), headers={"Idempotency-Key": "from-before"})
+    assert fresh.status_code == 200 and fresh.json()["accepted"] == 3

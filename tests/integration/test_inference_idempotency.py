@@ -150,3 +150,27 @@ def test_a_stream_with_a_key_is_refused(board):
         headers={"Idempotency-Key": _key()},
     )
     assert_error(response, 400, "idempotency_key_with_stream")
+
+
+def test_a_duplicate_of_a_call_in_flight_is_409_after_a_short_wait(board, deps, monkeypatch):
+    """It does not hold a worker thread for the first call's whole deadline."""
+    import time
+
+    monkeypatch.setattr(deps.settings, "inference_idempotency_wait_seconds", 0.3)
+    caller, _ = board.caller()
+    key, text = _key(), _input()
+    slow = faulty(A, latency_ms={"fixed": 400_000})  # 4 s in the test stack's time scale
+    with slow, ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(_infer, caller, board.lb, key, input=text)
+        time.sleep(0.5)  # the first call holds the key
+        started = time.monotonic()
+        duplicate = _infer(caller, board.lb, key, input=text)
+        waited = time.monotonic() - started
+        error = assert_error(duplicate, 409, "idempotency_in_progress")
+        assert duplicate.headers["Retry-After"] == "1"
+        assert error["wait_seconds"] == 0.3
+        assert waited < 3.0, waited
+        assert first.result().status_code == 200
+    replayed = _infer(caller, board.lb, key, input=text)
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == first.result().json()

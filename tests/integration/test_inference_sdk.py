@@ -268,3 +268,37 @@ def test_a_streamed_call_that_fails_everywhere_is_traced_too(board):
         )
     trace = eventually(lambda: _trace_with(board, text))
     assert trace["error"] == "upstream_error"
+
+
+def test_models_are_paged_like_openai_lists(workspace, deps, monkeypatch):
+    from tests.errors import assert_error
+
+    monkeypatch.setattr(deps.settings, "models_list_max_limit", 3)
+    api = workspace.api
+    made = [api.create_push_leaderboard() for _ in range(5)]
+    newest_first = [f"leaderboard/{lb}" for lb in reversed(made)]
+
+    first = api.get("/v1/models", params={"limit": 2}).json()
+    assert first["object"] == "list"
+    assert [m["id"] for m in first["data"]] == newest_first[:2]
+    assert first["has_more"] is True
+    assert (first["first_id"], first["last_id"]) == (newest_first[0], newest_first[1])
+    rest = api.get("/v1/models", params={"limit": 3, "after": first["last_id"]}).json()
+    assert [m["id"] for m in rest["data"]] == newest_first[2:]
+    assert rest["has_more"] is False and rest["last_id"] == newest_first[-1]
+    past = api.get("/v1/models", params={"after": newest_first[-1]}).json()
+    assert past == {"object": "list", "data": [], "has_more": False,
+                    "first_id": None, "last_id": None}  # fmt: skip
+
+    default = api.get("/v1/models").json()  # no limit: the largest page
+    assert len(default["data"]) == 3 and default["has_more"] is True
+    error = assert_error(api.get("/v1/models", params={"limit": 4}), 400, "invalid_limit")
+    assert error["max_limit"] == 3
+    assert_error(api.get("/v1/models", params={"after": "leaderboard/nope"}), 400, "invalid_after")
+
+    client = openai.OpenAI(
+        base_url=str(api.http.base_url) + "/v1", api_key=workspace.token, max_retries=0
+    )
+    assert [m.id for m in client.models.list()] == newest_first[:3]
+    paged = client.models.list(extra_query={"limit": 2, "after": newest_first[1]})
+    assert [m.id for m in paged] == newest_first[2:4]

@@ -406,3 +406,26 @@ def test_auto_select_explains_its_picks_and_prefers_measured_latency(board, deps
     assert {d_closed, e_expired, f_pricey}.isdisjoint(
         m["config"]["model_id"] for m in again["selected"]
     )
+
+
+# -- limits ---------------------------------------------------------------------------------------
+
+
+def test_candidates_per_leaderboard_are_capped_for_adds_and_auto_select(board, deps, monkeypatch):
+    monkeypatch.setattr(deps.settings, "max_candidates_per_leaderboard", 3)
+    api, lb = board
+    ids = add_models(*({"id": unique("sim/cap")} for _ in range(4)))
+    added = [add_openrouter(api, lb, model) for model in ids[:2]]
+    path = f"/v1/leaderboard/{lb}/models/auto-select"
+    error = assert_error(api.post(path, json={"count": 2}), 409, "candidate_limit_reached")
+    assert error["max_candidates"] == 3 and "3" in error["message"]
+    assert len(_models(api, lb)) == 2  # nothing was added
+    assert api.post(path, json={"count": 1}).status_code == 200
+    full = _add(api, lb, {"platform": "openrouter", "model_id": ids[3]})
+    error = assert_error(full, 409, "candidate_limit_reached")
+    assert error["max_candidates"] == 3
+    assert_error(api.post(path, json={"count": 1}), 409, "candidate_limit_reached")
+    assert api.post(path, json={"count": 1, "dry_run": True}).status_code == 200  # adds nothing
+    assert api.delete(f"/v1/leaderboard/{lb}/models/{added[0]}").status_code == 204
+    assert _add(api, lb, {"platform": "openrouter", "model_id": ids[3]}).status_code == 201
+    assert len(_models(api, lb)) == 3
