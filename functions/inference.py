@@ -24,11 +24,9 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared import wiring
-from shared.domain.tokens import Scope
 from shared.errors import BadRequest, DrGeroError, NotFound, error_body
 from shared.providers.base import ChatRequest
-from shared.services import inference
-from shared.services.auth import authorize_leaderboard
+from shared.services import inference, model_list
 from shared.web.http import Router, bearer_token, read_json
 
 router = Router("inference", overhead_header="X-DrGero-Overhead-Ms")
@@ -268,19 +266,9 @@ def _call_headers(call: inference.Call, model: dict[str, Any], fallback: bool) -
 def _models(request: flask.Request) -> dict:
     deps = wiring.deps()
     principal, _, _ = inference.authenticate(deps, bearer_token(request))
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        records, cursor = deps.leaderboards.list_page(
-            workspace_id=principal.workspace_id, limit=200, cursor=cursor
-        )
-        for record in records:
-            authorize_leaderboard(principal, record.id, record, Scope.INFERENCE)
-            items.append({"id": MODEL_PREFIX + record.id, "object": "model",
-                          "created": int(record.created_at.timestamp()),
-                          "owned_by": record.workspace_id, "name": record.name})  # fmt: skip
-        if not cursor:
-            return {"object": "list", "data": items}
+    return model_list.list_models(
+        deps, principal, after=request.args.get("after"), limit=request.args.get("limit")
+    )
 
 
 @functions_framework.http

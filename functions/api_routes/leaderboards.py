@@ -8,6 +8,7 @@ from functions.api_routes import caller, paging, router
 from shared import wiring
 from shared.domain.leaderboards import LeaderboardCreate, LeaderboardUpdate
 from shared.domain.tokens import Scope
+from shared.errors import BadRequest
 from shared.services import accounts, leaderboards
 from shared.web.http import parse, stream_response
 
@@ -66,8 +67,22 @@ def _revoke_dataset_token(
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/download")
 def _download(request: flask.Request, leaderboard_id: str) -> flask.Response:
-    chunks, headers = leaderboards.download_dataset(wiring.deps(), caller(request), leaderboard_id)
-    return stream_response(chunks, headers)
+    principal = caller(request)  # who before what
+    redirect = request.args.get("redirect")
+    if redirect not in (None, "signed"):
+        raise BadRequest(
+            f"redirect may only be 'signed', not {redirect!r}",
+            code="invalid_parameter",
+            parameter="redirect",
+        )
+    download = leaderboards.download_dataset(
+        wiring.deps(), principal, leaderboard_id, signed=redirect == "signed"
+    )
+    if download.redirect is not None:
+        headers = download.headers | {"Location": download.redirect}
+        return flask.Response(status=302, headers=headers)
+    assert download.chunks is not None
+    return stream_response(download.chunks, download.headers)
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces")

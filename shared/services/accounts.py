@@ -166,8 +166,33 @@ def revoke_token(
         or (leaderboard_id is not None and found[1].leaderboard_id != leaderboard_id)
     ):
         raise NotFound(f"token {token_id} not found", code="token_not_found")
-    if found[1].revoked_at is None:
-        deps.tokens.revoke(found[0])
+    ref, record = found
+    if record.revoked_at is not None:
+        return
+    if not _is_admin_credential(record, utcnow()):
+        deps.tokens.revoke(ref)
+        return
+    revoked = deps.tokens.revoke_unless_last(
+        ref, workspace_id=principal.workspace_id, counts=_is_admin_credential
+    )
+    if not revoked:
+        raise Conflict(
+            f"token {token_id} is the workspace's last {Scope.WORKSPACE_ADMIN.value} token:"
+            " revoking it would lock the workspace out for good. Create another admin token"
+            " first (POST /v1/tokens with that scope), then revoke this one",
+            code="last_admin_token",
+            token_id=token_id,
+        )
+
+
+def _is_admin_credential(record: TokenRecord, now: datetime) -> bool:
+    """An API token that can still administer the workspace: unrevoked, unexpired, admin."""
+    return (
+        record.kind == "api"
+        and record.revoked_at is None
+        and (record.expires_at is None or record.expires_at > now)
+        and Scope.WORKSPACE_ADMIN in token_domain.effective_scopes(record.scopes)
+    )
 
 
 def _issue(deps: Deps, *, prefix: str, **fields: Any) -> tuple[str, TokenRecord]:

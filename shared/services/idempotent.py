@@ -47,6 +47,7 @@ def claim(
                 "a request with this Idempotency-Key is still in progress; retry shortly",
                 code="idempotency_in_progress",
                 retry_after_seconds=1,
+                wait_seconds=wait_seconds,
             )
         time.sleep(delay)
         delay = min(delay * 2, 0.5)

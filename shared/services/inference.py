@@ -125,7 +125,12 @@ class Answer:
 
 def _cache(deps: Deps, name: str) -> TtlCache:
     if name not in _caches:
-        _caches[name] = TtlCache(ttl=deps.settings.inference_cache_seconds)
+        settings = deps.settings
+        _caches[name] = TtlCache(
+            ttl=settings.inference_cache_seconds,
+            max_entries=settings.inference_cache_max_entries,
+            max_misses=settings.inference_cache_max_misses,
+        )
     return _caches[name]
 
 
@@ -386,15 +391,18 @@ def once(
     The key belongs to the token and the leaderboard. The first request claims it and calls
     the model; its answer and its charge are committed together, so a retry with the same key
     and body replays the answer (``Idempotent-Replayed: true``) without calling or charging
-    again. A retry while the first is still running waits for its answer (up to the
-    request's deadline). A call that fails releases the key: its retry runs anew.
+    again. A retry while the first is still running waits for its answer a short while
+    (``inference_idempotency_wait_seconds``, within the request's deadline), then is 409
+    ``idempotency_in_progress`` with ``Retry-After``: a duplicate does not hold a worker for
+    the first call's whole deadline. A call that fails releases the key: its retry runs anew.
     """
     ref = idempotency.record_ref(deps.db, call.leaderboard.id, f"{call.token_hash}:{key}")
+    wait = min(deps.settings.inference_idempotency_wait_seconds, call.remaining())
     claimed = idempotent.claim(
         ref,
         idempotent.request_hash(body),
         lease_seconds=call.deadline_seconds + LEASE_MARGIN_SECONDS,
-        wait_seconds=max(0.0, call.remaining()),
+        wait_seconds=max(0.0, wait),
         ttl_hours=deps.settings.idempotency_ttl_hours,
     )
     if isinstance(claimed, idempotency.Replay):

@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -126,7 +127,9 @@ def _updated_dataset(
             code="dataset_mode_fixed",
             field="dataset.mode",
         )
-    current = {k: v for k, v in record.dataset.items() if k != "validation"}
+    # Fields we store beside the client's config (what validation found, how many rows the
+    # last run read) are not the client's to send: keep them out of what is re-validated.
+    current = {k: v for k, v in record.dataset.items() if k not in STORED_DATASET_FIELDS}
     merged = current | changes
     if mode == "push":
         config = PushDatasetConfig.model_validate(merged)
@@ -144,11 +147,16 @@ def _updated_dataset(
         }
     get_config = GetDatasetConfig.model_validate(merged)
     dataset = get_config.model_dump()
-    if get_config.url != record.dataset.get("url"):
+    if get_config.url != record.dataset.get("url"):  # another file: nothing of it is known
         dataset["validation"] = validate_get_dataset(deps, record.workspace_id, get_config.url)
     else:
-        dataset["validation"] = record.dataset.get("validation")
+        dataset |= {k: record.dataset[k] for k in STORED_DATASET_FIELDS if k in record.dataset}
     return {"dataset": dataset}
+
+
+# Written by us, never by the client: ``validation`` when a GET dataset is checked,
+# ``rows_seen`` by each run that reads it (``run_prepare``).
+STORED_DATASET_FIELDS = ("validation", "rows_seen")
 
 
 def delete_leaderboard(deps: Deps, principal: Principal, leaderboard_id: str) -> None:
@@ -303,19 +311,42 @@ def record_event(
     return public_trace(first), False
 
 
+@dataclass(frozen=True)
+class Download:
+    """A dataset download: its bytes and headers, or a signed URL to redirect to."""
+
+    headers: dict[str, str]
+    chunks: Iterator[bytes] | None = None
+    redirect: str | None = None
+
+
 def download_dataset(
-    deps: Deps, principal: Principal, leaderboard_id: str
-) -> tuple[Iterator[bytes], dict[str, str]]:
-    """The current dataset version's bytes, streamed, with headers that identify it."""
+    deps: Deps, principal: Principal, leaderboard_id: str, *, signed: bool = False
+) -> Download:
+    """The current dataset version: its bytes, streamed, with headers that identify it; or,
+    with ``signed``, a storage URL signed now for ``download_url_ttl_seconds`` (the bytes
+    when these credentials cannot sign, as on the local emulator)."""
     record = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
     version = record.dataset_version
     if version is None:
         raise NotFound("this dataset has not been consolidated yet", code="no_dataset_version")
     headers = {
-        "Content-Type": "application/jsonl",
-        "Content-Length": str(version.bytes),
-        "Content-Disposition": f'attachment; filename="{record.id}-v{version.version}.jsonl"',
         "X-DrGero-Dataset-Version": str(version.version),
         "X-DrGero-Dataset-Sha256": version.sha256,
     }
-    return deps.datasets.read_bytes(version.object_name, version.generation), headers
+    if signed:
+        ttl = deps.settings.download_url_ttl_seconds
+        url = deps.datasets.signed_url(version.object_name, version.generation, ttl_seconds=ttl)
+        if url is not None:
+            expires = iso(utcnow() + timedelta(seconds=ttl))
+            return Download(
+                headers | {"Cache-Control": "no-store", "X-DrGero-Url-Expires-At": str(expires)},
+                redirect=url,
+            )
+    headers |= {
+        "Content-Type": "application/jsonl",
+        "Content-Length": str(version.bytes),
+        "Content-Disposition": f'attachment; filename="{record.id}-v{version.version}.jsonl"',
+    }
+    chunks = deps.datasets.read_bytes(version.object_name, version.generation)
+    return Download(headers, chunks=chunks)

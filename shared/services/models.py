@@ -56,7 +56,9 @@ def add_model(
 ) -> dict[str, Any]:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
     _require_enough_rows(deps, leaderboard)
-    existing = {endpoint_key(m["config"]) for m in deps.candidates.all(leaderboard.id)}
+    candidates = deps.candidates.all(leaderboard.id)
+    _require_room(deps, len(candidates), 1)
+    existing = {endpoint_key(m["config"]) for m in candidates}
     model_id = "m_" + uuid.uuid4().hex[:16]
     config, published = _checked_config(deps, leaderboard, body, model_id)
     if endpoint_key(config) in existing:
@@ -124,6 +126,21 @@ def public_model(record: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- checks ------------------------------------------------------------------------------------
+
+
+def _require_room(deps: Deps, present: int, adding: int) -> None:
+    """At most ``max_candidates_per_leaderboard`` candidates: every run calls each on every
+    row. Concurrent adds may pass the check together (no transaction on the leaderboard's
+    hot path); the cap can then be exceeded by the adds in flight at that moment."""
+    cap = deps.settings.max_candidates_per_leaderboard
+    if present + adding > cap:
+        raise Conflict(
+            f"a leaderboard holds at most {cap} candidate models; it has {present}, and"
+            f" {adding} more would pass the limit: remove some first",
+            code="candidate_limit_reached",
+            max_candidates=cap,
+            candidates=present,
+        )
 
 
 def _require_enough_rows(deps: Deps, leaderboard: LeaderboardRecord) -> None:
@@ -254,8 +271,11 @@ def auto_select(
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
     if not body.dry_run:
         _require_enough_rows(deps, leaderboard)
+    candidates = deps.candidates.all(leaderboard.id)
+    if not body.dry_run:
+        _require_room(deps, len(candidates), 1)
     catalog = _catalog(deps, leaderboard.workspace_id)
-    present = {endpoint_key(m["config"]) for m in deps.candidates.all(leaderboard.id)}
+    present = {endpoint_key(m["config"]) for m in candidates}
     today = utcnow().date()
     excluded: dict[str, int] = {
         "router": 0,
@@ -282,6 +302,8 @@ def auto_select(
             continue
         eligible.append((model, latency))
     picks = _diverse_picks(eligible, body.count)
+    if not body.dry_run:
+        _require_room(deps, len(candidates), len(picks))
 
     added = []
     for model, latency in picks:

@@ -97,8 +97,15 @@ def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> P
     if request.idempotency_key is None:
         return _accept(deps, principal, leaderboard, rows, rejections, started=started)
 
-    ref = idempotency.record_ref(deps.db, leaderboard.id, request.idempotency_key)
+    # Keys belong to the token that sent them (as inference's do): one app's token can
+    # neither replay another's answers nor block its keys.
+    ref = idempotency.record_ref(
+        deps.db, leaderboard.id, f"{principal.token_id}:{request.idempotency_key}"
+    )
     body_hash = idempotent.request_hash(request.body)
+    replayed = _legacy_replay(deps, leaderboard.id, request.idempotency_key, body_hash)
+    if replayed is not None:
+        return replayed
     settings = deps.settings
     while True:
         claim = idempotent.claim(
@@ -119,6 +126,20 @@ def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> P
         except BaseException:
             idempotency.release(claim)
             raise
+
+
+def _legacy_replay(deps: Deps, leaderboard_id: str, key: str, body_hash: str) -> PushAnswer | None:
+    """The answer of a record written before keys were per token, if it is this request's.
+
+    Those records (``sha256(key)`` per leaderboard) are no longer written; one that is done,
+    unexpired and holds the same body still answers its retries, so a push retried across
+    the deploy is not counted twice. Anything else there (another body, a claim in progress)
+    is ignored: it cannot block the key. They expire within ``idempotency_ttl_hours``.
+    """
+    legacy = idempotency.peek(idempotency.record_ref(deps.db, leaderboard_id, key))
+    if legacy is None or legacy.request_hash != body_hash or legacy.replay is None:
+        return None
+    return PushAnswer(legacy.replay.status, legacy.replay.body, {"Idempotent-Replayed": "true"})
 
 
 # -- steps ---------------------------------------------------------------------------------

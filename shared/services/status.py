@@ -6,7 +6,6 @@ tokens and the recent push traces in one query each.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from shared.clock import iso, utcnow
@@ -80,11 +79,17 @@ def dataset_status(deps: Deps, principal: Principal, leaderboard_id: str) -> dic
 
 
 def dataset_metadata(deps: Deps, leaderboard: LeaderboardRecord) -> dict[str, Any] | None:
+    """The current version, as lists and status show it: nothing here is signed.
+
+    ``download_url`` is our own download endpoint (the caller's token is checked on every
+    use, so a revoked token downloads nothing more); a signed storage URL is made only on
+    demand, by that endpoint (``?redirect=signed``), for ``download_url_ttl_seconds``.
+    ``download_url_expires_at`` stays for compatibility and is null: the URL does not expire.
+    """
     version = leaderboard.dataset_version
     if version is None:
         return None
-    ttl = deps.settings.download_url_ttl_seconds
-    signed = deps.datasets.signed_url(version.object_name, version.generation, ttl_seconds=ttl)
+    path = f"/v1/leaderboard/{leaderboard.id}/dataset/download"
     return {
         "version": version.version,
         "uri": deps.datasets.uri(version.object_name),
@@ -92,10 +97,9 @@ def dataset_metadata(deps: Deps, leaderboard: LeaderboardRecord) -> dict[str, An
         "bytes": version.bytes,
         "sha256": version.sha256,
         "consolidated_at": iso(version.consolidated_at),
-        "download_url": signed,
-        "download_url_expires_at": iso(utcnow() + timedelta(seconds=ttl)) if signed else None,
-        # Always available: the same bytes through the API, with the caller's token.
-        "download_path": f"/v1/leaderboard/{leaderboard.id}/dataset/download",
+        "download_url": deps.settings.public_base_url.rstrip("/") + path,
+        "download_url_expires_at": None,
+        "download_path": path,
     }
 
 

@@ -6,6 +6,9 @@ The public token id is a separate field used to list and revoke.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from google.cloud import firestore
 
 from shared.clock import utcnow
@@ -72,6 +75,51 @@ class TokenRepo:
 
     def revoke(self, ref: firestore.DocumentReference) -> None:
         ref.update({"revoked_at": utcnow()})
+
+    def revoke_unless_last(
+        self,
+        ref: firestore.DocumentReference,
+        *,
+        workspace_id: str,
+        counts: Callable[[TokenRecord, datetime], bool],
+    ) -> bool:
+        """Revoke ``ref`` only if another unrevoked API token of the workspace ``counts``
+        (is an admin credential, at the time given); answer whether it was revoked.
+
+        One transaction reads the workspace document and the workspace's unrevoked API
+        tokens, and writes the revoke and the workspace document (``admin_revocations``).
+        Two such revokes at once (the last two admins revoking each other) therefore
+        conflict on the workspace document: one commits, the other is retried by the
+        client library and then sees the first one's revoke. Only revokes go through this
+        path; creating tokens never blocks on it. The workspace document is not hot
+        (it changes when leaderboards are created or deleted), so the transaction is cheap.
+        """
+        workspace_ref = self._db.collection(WORKSPACES).document(workspace_id)
+        query = (
+            self._db.collection(TOKENS)
+            .where(filter=firestore.FieldFilter("workspace_id", "==", workspace_id))
+            .where(filter=firestore.FieldFilter("kind", "==", "api"))
+            .where(filter=firestore.FieldFilter("revoked_at", "==", None))
+        )
+
+        @firestore.transactional
+        def attempt(transaction: firestore.Transaction) -> bool:
+            transaction.get(workspace_ref)
+            now = utcnow()
+            others = [
+                TokenRecord.model_validate(snap.to_dict())
+                for snap in transaction.get(query)
+                if snap.reference.path != ref.path
+            ]
+            if not any(counts(record, now) for record in others):
+                return False
+            transaction.update(ref, {"revoked_at": now})
+            transaction.set(
+                workspace_ref, {"admin_revocations": firestore.Increment(1)}, merge=True
+            )
+            return True
+
+        return bool(attempt(self._db.transaction()))
 
     def list_page(
         self,

@@ -57,6 +57,25 @@ def record_ref(db: firestore.Client, leaderboard_id: str, key: str) -> firestore
     )
 
 
+@dataclass(frozen=True)
+class Peeked:
+    request_hash: str | None
+    replay: Replay | None  # the answer, when the record is done
+
+
+def peek(ref: firestore.DocumentReference) -> Peeked | None:
+    """The record as it stands, without claiming it; None when absent or expired."""
+    snap = ref.get()
+    data = snap.to_dict() if snap.exists else None
+    if not data or (data.get("expires_at") is not None and data["expires_at"] <= utcnow()):
+        return None
+    done = data.get("state") == "done"
+    return Peeked(
+        request_hash=data.get("request_hash"),
+        replay=Replay(status=int(data["status"]), body=data["response"]) if done else None,
+    )
+
+
 def claim(
     ref: firestore.DocumentReference,
     *,

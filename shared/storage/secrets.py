@@ -154,7 +154,7 @@ class SecretStore:
         last = None
         for snap in query.stream():
             last = snap
-            ciphertext = (snap.to_dict() or {}).get("ciphertext")
+            ciphertext = (snap.to_dict() or {}).get("ciphertext") or b""
             label = f"{snap.reference.parent.parent.id}/{snap.id}"
             try:
                 self._primary.decrypt(ciphertext)

@@ -90,7 +90,8 @@ def test_a_crashed_owner_is_taken_over_after_its_lease(workspace, deps):
     api = workspace.api
     lb = api.create_push_leaderboard()
     # A first request claimed the key and died before answering, its lease already over.
-    ref = idempotency.record_ref(deps.db, lb, "orphan")
+    token_id = api.get("/v1/workspace").json()["token"]["id"]
+    ref = idempotency.record_ref(deps.db, lb, f"{token_id}:orphan")  # keys are per token
     from shared.services.idempotent import request_hash
 
     body = _body(2)
@@ -131,7 +132,9 @@ def test_an_answer_stored_before_keys_were_per_token_is_still_replayed(workspace
     lb = api.create_push_leaderboard()
     body = _body(2)
     legacy = idempotency.record_ref(deps.db, lb, "from-before")
-    claim = idempotency.claim(legacy, request_hash=request_hash(body), lease_seconds=60, ttl_hours=1)
+    claim = idempotency.claim(
+        legacy, request_hash=request_hash(body), lease_seconds=60, ttl_hours=1
+    )
     assert isinstance(claim, idempotency.Owned)
     stored = {"batch_id": "b_legacy", "accepted": 2}
     batch = deps.db.batch()
