@@ -3,7 +3,9 @@
 The path of one push, in round trips:
 
 1. one batched read of the token and the leaderboard;
-2. with an ``Idempotency-Key``, one ``create()`` of the idempotency record;
+2. with an ``Idempotency-Key``, one ``create()`` of the idempotency record (the token's own:
+   keys are per token), after one read of the record an older deploy kept per leaderboard
+   (``_legacy_replay``; remove it once ``idempotency_ttl_hours`` have passed since then);
 3. one commit that reserves the rows in the daily and monthly windows (atomic increments; see
    ``shared.domain.quota``), plus one more only when some rows overshot and are given back;
 4. one commit, atomic, of the pending chunk(s), the totals, the trace and the idempotent
