@@ -2,8 +2,10 @@
 ``gcloud functions deploy <name> --entry-point=<name>``. Each lives in ``functions/``."""
 
 from shared import logs
+from shared.settings import Settings
 
 logs.configure()
+Settings()  # validated at cold start: a malformed setting stops the instance, clearly named
 
 from functions.api import api  # noqa: E402
 from functions.consolidation import consolidation  # noqa: E402

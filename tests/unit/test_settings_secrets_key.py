@@ -23,3 +23,23 @@ def test_a_comma_separated_list_is_accepted_first_key_first():
     settings = Settings(secrets_key=f" {new} , {old} ")
     assert secrets_keys(settings.secrets_key) == [new, old]
     assert Settings(secrets_key="").secrets_key is None
+
+
+def test_an_instance_with_a_malformed_key_does_not_start():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = os.environ | {"DRGERO_SECRETS_KEY": "zz9-not-a-key"}
+    started = subprocess.run(
+        [sys.executable, "-c", "import main"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode != 0
+    assert "DRGERO_SECRETS_KEY" in started.stderr and "not a Fernet key" in started.stderr
+    assert "zz9-not-a-key" not in started.stderr
