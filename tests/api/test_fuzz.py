@@ -52,17 +52,18 @@ SEED = 20261201
 MAX_EXAMPLES = 10
 
 # Refusals of schema-valid requests that depend on the state of the world or on rules JSON
-# Schema cannot state, as (error code, field): None matches any field. For ``validation_failed``
-# every field its ``errors`` name must be listed.
+# Schema cannot state, as (error code, field, words of the message): None matches anything. For
+# ``validation_failed`` every error it lists must match one.
 STATE_DEPENDENT_REFUSALS = frozenset(
     {
-        ("invalid_cursor", None),  # cursors are opaque: only the ones this API returned are valid
-        ("dataset_not_found", None),  # the dataset URL fits the pattern but names no Hub file
-        ("integration_invalid", None),  # the provider refused the credential it was given
-        ("invalid_expiry", None),  # a date-time that fits the format but is already past
-        ("invalid_dataset_config", "dataset.end_date"),  # the same for a dataset's end date
-        ("validation_failed", "schedule.cron"),  # a cron that can fire (not ``0 0 31 2 *``)
-        ("validation_failed", "schedule.timezone"),  # an IANA zone name that exists
+        ("invalid_cursor", None, None),  # opaque: only the cursors this API returned
+        ("dataset_not_found", None, None),  # the dataset URL fits the pattern but names no Hub file
+        ("integration_invalid", None, None),  # the provider refused the credential it was given
+        ("invalid_expiry", None, None),  # a date-time that fits the format but is already past
+        ("invalid_dataset_config", "dataset.end_date", None),  # the same for a dataset's end date
+        ("validation_failed", "schedule.cron", None),  # a cron that can fire (not ``0 0 31 2 *``)
+        ("validation_failed", "schedule.timezone", None),  # an IANA zone name that exists
+        ("validation_failed", "dataset", "is below daily_limit"),  # monthly >= daily
     }
 )
 
@@ -151,7 +152,7 @@ def quiet_access_log() -> Iterator[None]:
 
 
 def accepts_schema_valid_data(ctx: Any, response: Any, case: Any) -> bool | None:
-    """``positive_data_acceptance``, except for the refusals in ``STATE_DEPENDENT_CODES``."""
+    """``positive_data_acceptance``, except for ``STATE_DEPENDENT_REFUSALS``."""
     try:
         return positive_data_acceptance(ctx, response, case)
     except AssertionError:
@@ -171,13 +172,40 @@ def error_of(response: Any) -> dict[str, Any]:
 
 def is_state_dependent(error: dict[str, Any]) -> bool:
     code = error.get("code")
-    if (code, None) in STATE_DEPENDENT_REFUSALS:
-        return True
     if code == "validation_failed":
-        fields = {e.get("field") for e in error.get("errors") or [] if isinstance(e, dict)}
+        causes = [e for e in error.get("errors") or [] if isinstance(e, dict)]
     else:
-        fields = {error.get("field")}
-    return bool(fields) and all((code, field) in STATE_DEPENDENT_REFUSALS for field in fields)
+        causes = [error]
+    return bool(causes) and all(
+        any(matches(refusal, code, cause) for refusal in STATE_DEPENDENT_REFUSALS)
+        for cause in causes
+    )
+
+
+def matches(refusal: tuple[str, str | None, str | None], code: Any, cause: dict) -> bool:
+    want_code, want_field, words = refusal
+    return (
+        code == want_code
+        and want_field in (None, cause.get("field"))
+        and (words is None or words in str(cause.get("message", "")))
+    )
+
+
+def test_the_fuzzer_recovers_from_revoking_its_own_token(fuzz_admin: FuzzAdmin) -> None:
+    revoked = fuzz_admin.token
+    answer = httpx.delete(
+        f"{fuzz_admin.base_url}/v1/tokens/{fuzz_admin.token_id}",
+        headers=fuzz_admin.headers,
+        timeout=30,
+    )
+    # 204, or 409 once the workspace's last admin token cannot be revoked: either way the
+    # fuzzer still holds a working admin token afterwards.
+    assert answer.status_code in (204, 409), answer.text
+    fuzz_admin.renew_if_revoked()
+    assert (fuzz_admin.token != revoked) == (answer.status_code == 204)
+    me = httpx.get(f"{fuzz_admin.base_url}/v1/workspace", headers=fuzz_admin.headers, timeout=30)
+    assert me.status_code == 200, me.text
+    assert me.json()["id"] == fuzz_admin.workspace_id
 
 
 @SCHEMA.parametrize()
