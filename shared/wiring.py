@@ -113,5 +113,12 @@ def deps() -> Deps:
         candidates=CandidateRepo(db),
         workspace_models=WorkspaceModelRepo(db),
         runs=RunRepo(db),
-        writes=WriteBehind(db),
+        writes=WriteBehind(
+            db,
+            max_document_bytes=current.firestore_max_document_bytes,
+            max_commit_bytes=current.firestore_max_commit_bytes,
+            max_commit_writes=current.firestore_max_commit_writes,
+            max_queued_documents=current.writebehind_max_queued_documents,
+            full_wait_seconds=current.writebehind_full_wait_seconds,
+        ),
     )
