@@ -112,7 +112,12 @@ def deps() -> Deps:
         http=http_client,
         candidates=CandidateRepo(db),
         workspace_models=WorkspaceModelRepo(db),
-        runs=RunRepo(db),
+        runs=RunRepo(
+            db,
+            max_document_bytes=current.firestore_max_document_bytes,
+            max_commit_bytes=current.firestore_max_commit_bytes,
+            max_commit_writes=current.firestore_max_commit_writes,
+        ),
         writes=WriteBehind(
             db,
             max_document_bytes=current.firestore_max_document_bytes,

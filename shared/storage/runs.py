@@ -20,14 +20,25 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.storage.ids import is_storable_id
+from shared.storage.limits import cut_by_size, document_size, fit_document
 from shared.storage.pagination import Page, fetch_page
 
 ACTIVE = ("queued", "running")
 
 
 class RunRepo:
-    def __init__(self, db: firestore.Client) -> None:
+    def __init__(
+        self,
+        db: firestore.Client,
+        *,
+        max_document_bytes: int = 1_000_000,
+        max_commit_bytes: int = 3 * 1024 * 1024,
+        max_commit_writes: int = 450,
+    ) -> None:
         self._db = db
+        self._max_document_bytes = max_document_bytes
+        self._max_commit_bytes = max_commit_bytes
+        self._max_commit_writes = max_commit_writes
 
     def _board(self, leaderboard_id: str) -> firestore.DocumentReference:
         return self._db.collection("leaderboards").document(leaderboard_id)
@@ -176,9 +187,23 @@ class RunRepo:
     def add_review_items(
         self, leaderboard_id: str, run_id: str, items: list[dict[str, Any]]
     ) -> None:
+        """Store review items (ids fixed by the caller: a repeat overwrites, never duplicates).
+
+        An item over the document limit has its largest fields cut with a marker (the full
+        output stays in the run's results object); commits are cut by bytes and count.
+        """
         collection = self.reviews(leaderboard_id, run_id)
-        for start in range(0, len(items), 400):
+        documents = []
+        for item in items:
+            ref = collection.document(item["id"])
+            documents.append((ref, fit_document(ref.path, item, self._max_document_bytes)))
+        for group in cut_by_size(
+            documents,
+            lambda doc: document_size(doc[0].path, doc[1]),
+            max_count=self._max_commit_writes,
+            max_bytes=self._max_commit_bytes,
+        ):
             batch = self._db.batch()
-            for item in items[start : start + 400]:
-                batch.set(collection.document(item["id"]), item)
+            for ref, item in group:
+                batch.set(ref, item)
             batch.commit()
