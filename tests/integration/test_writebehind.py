@@ -166,9 +166,7 @@ def test_a_refused_write_is_isolated_and_its_neighbours_commit(deps, collection)
 
 
 def test_a_full_queue_waits_briefly_then_drops_documents_but_never_spend(deps, collection):
-    writes = WriteBehind(
-        deps.db, interval=3600, max_queued_documents=5, full_wait_seconds=0.2
-    )
+    writes = WriteBehind(deps.db, interval=3600, max_queued_documents=5, full_wait_seconds=0.2)
     token = collection.document("token")
     token.set({"spend_usd": 0.0})
     with writes._flushing:  # as while the flusher retries a failing commit
