@@ -140,3 +140,24 @@ def test_a_redelivered_shard_pays_only_for_rows_not_yet_done(ranked, deps, kill)
     assert hits == ["shard_evaluated"]
     # Shard 0 died after its 25 rows were called; its redelivery called none of them again.
     assert calls_since(before, good)["total"] == ROWS
+
+
+def test_a_human_run_killed_after_opening_its_reviews_opens_them_once(workspace, deps, kill):
+    from tests.integration.test_evaluations import _get_leaderboard, _hub_file, _two_models
+
+    api = workspace.api
+    connect_openrouter(api)
+    register_answers(arithmetic_rows(6))
+    rows = [{"input": r["input"], "output": r["output"]} for r in arithmetic_rows(6)]
+    created = _get_leaderboard(api, _hub_file(rows, gz=False), evaluation={"type": "human"})
+    lb = created.json()["id"]
+    _two_models(api, lb, 1.0, 0.0)
+    hits = kill(lb, "finalize_reviews_opened")
+    run_id = api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"]
+    run = wait_for_run(api, lb, run_id, every=0.05)
+    assert run["status"] == "completed" and hits == ["finalize_reviews_opened"]
+    listed = api.get(f"/v1/leaderboard/{lb}/runs/{run_id}/reviews", params={"limit": 50}).json()
+    assert len(listed["items"]) == 12
+    assert listed["progress"] == {"total": 12, "reviewed": 0, "fraction": 0.0}
+    traces = api.get(f"/v1/leaderboard/{lb}/traces", params={"kind": "run"}).json()["items"]
+    assert [t["run_id"] for t in traces] == [run_id]
