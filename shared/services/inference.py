@@ -426,7 +426,11 @@ def once(
         if call.staged_cost:
             deps.writes.increment(deps.tokens.ref(call.token_hash), "spend_usd", call.staged_cost)
     if not kept:  # over idempotency_max_answer_bytes: answered and charged, not replayable
-        log.warning("answer of trace %s too large to keep for its Idempotency-Key", call.trace_id)
+        log.warning(
+            "answer of trace %s is over idempotency_max_answer_bytes (%d): not kept for replay",
+            call.trace_id,
+            settings.idempotency_max_answer_bytes,
+        )
         idempotency.release(claimed)
     return answer, headers
 
