@@ -64,6 +64,24 @@ class Settings(BaseSettings):
     idempotency_wait_seconds: float = 20.0
     idempotency_ttl_hours: int = 24
 
+    # Firestore's production limits, which the emulator does not all enforce (a document is at
+    # most 1 MiB, a commit 10 MiB and 500 writes; the emulator's gRPC limit is 4 MiB). Documents
+    # we store beyond our control (traces, review items) are cut to the first, field by field,
+    # with a marker; commits are cut by bytes and count to the other two.
+    firestore_max_document_bytes: int = 1_000_000
+    firestore_max_commit_bytes: int = 3 * 1024 * 1024
+    firestore_max_commit_writes: int = 450
+    # Write-behind (traces and spend nobody waits for): at most this many documents queued;
+    # past it a writer waits up to writebehind_full_wait_seconds for room, then the document is
+    # dropped and counted (logged). Spend increments are never dropped (one summed entry per
+    # document, so they do not grow with the calls).
+    writebehind_max_queued_documents: int = 5000
+    writebehind_full_wait_seconds: float = 0.5
+    # An idempotent answer larger than this is not kept for replay (the call is answered and
+    # charged; a retry calls again). Below it, an answer too large for one document is stored in
+    # parts, in the same commit as its charge, so it must fit in firestore_max_commit_bytes.
+    idempotency_max_answer_bytes: int = 2 * 1024 * 1024
+
     # Consolidation: lease length (the fencing guard) and pending documents folded per round.
     consolidation_lease_seconds: float = 600.0
     consolidation_round_docs: int = 400

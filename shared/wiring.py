@@ -7,8 +7,9 @@ of the process. Tests that restart emulators call :func:`reset` to drop the cach
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import httpx
 from google.cloud import firestore, storage, tasks_v2
@@ -71,6 +72,22 @@ def reset() -> None:
         cached.cache_clear()
 
 
+class Checkpoints:
+    """Named points of multi-step work (a shard's rows, a run's finalize) where a test stops it.
+
+    The work calls ``deps.checkpoints("step", **context)`` at each point; a ``hook`` set here is
+    called with the same arguments and may raise, which kills the work right there, through
+    the real code path (the task answers 5xx, Cloud Tasks redelivers). Production sets none.
+    """
+
+    def __init__(self) -> None:
+        self.hook: Callable[..., None] | None = None
+
+    def __call__(self, step: str, **context: Any) -> None:
+        if self.hook is not None:
+            self.hook(step, **context)
+
+
 @dataclass(frozen=True)
 class Deps:
     """Everything a service needs, built once per instance."""
@@ -90,6 +107,7 @@ class Deps:
     runs: RunRepo
     writes: WriteBehind  # traces and spend that no response waits for, committed in batches
     http: Callable[[], httpx.Client]  # pooled client for model providers, built on first use
+    checkpoints: Checkpoints = field(default_factory=Checkpoints)  # where tests stop the work
 
 
 @lru_cache(maxsize=1)
@@ -112,6 +130,18 @@ def deps() -> Deps:
         http=http_client,
         candidates=CandidateRepo(db),
         workspace_models=WorkspaceModelRepo(db),
-        runs=RunRepo(db),
-        writes=WriteBehind(db),
+        runs=RunRepo(
+            db,
+            max_document_bytes=current.firestore_max_document_bytes,
+            max_commit_bytes=current.firestore_max_commit_bytes,
+            max_commit_writes=current.firestore_max_commit_writes,
+        ),
+        writes=WriteBehind(
+            db,
+            max_document_bytes=current.firestore_max_document_bytes,
+            max_commit_bytes=current.firestore_max_commit_bytes,
+            max_commit_writes=current.firestore_max_commit_writes,
+            max_queued_documents=current.writebehind_max_queued_documents,
+            full_wait_seconds=current.writebehind_full_wait_seconds,
+        ),
     )

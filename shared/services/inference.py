@@ -417,13 +417,29 @@ def once(
         idempotency.release(claimed)
         raise
     record = {"body": answer, "headers": headers}
-    idempotency.stage_answer(call.stage, claimed, status=200, body=record)
+    settings = deps.settings
+    kept = idempotency.stage_answer(
+        call.stage,
+        claimed,
+        status=200,
+        body=record,
+        max_document_bytes=settings.firestore_max_document_bytes,
+        max_answer_bytes=settings.idempotency_max_answer_bytes,
+        ttl_hours=settings.idempotency_ttl_hours,
+    )
     try:
         call.stage.commit()
     except gexc.FailedPrecondition:  # our claim was taken over: charge without the record
         log.error("idempotency record of trace %s lost its claim", call.trace_id)
         if call.staged_cost:
             deps.writes.increment(deps.tokens.ref(call.token_hash), "spend_usd", call.staged_cost)
+    if not kept:  # over idempotency_max_answer_bytes: answered and charged, not replayable
+        log.warning(
+            "answer of trace %s is over idempotency_max_answer_bytes (%d): not kept for replay",
+            call.trace_id,
+            settings.idempotency_max_answer_bytes,
+        )
+        idempotency.release(claimed)
     return answer, headers
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from shared.clock import utcnow
 from shared.services.push import CONSOLIDATE_TASK_PATH
 from shared.tasks.queue import task_name
 from shared.wiring import Deps
+
+log = logging.getLogger(__name__)
 
 
 def enqueue_due_consolidations(deps: Deps) -> dict[str, Any]:
@@ -24,12 +27,26 @@ def enqueue_due_consolidations(deps: Deps) -> dict[str, Any]:
 
 
 def fail_overdue_runs(deps: Deps) -> dict[str, Any]:
-    """Runs past their deadline fail with a reason instead of staying "running" forever."""
+    """Runs past their deadline end instead of staying "running" forever.
+
+    A run whose shards were all counted is finalized (its finalize died: see
+    ``run_finalize``); any other fails with a reason. A finalize that fails again is logged
+    and left for the next round (the run can still be cancelled).
+    """
+    from shared.services.run_finalize import finalize_run
     from shared.services.runs import fail_run
 
-    failed = []
+    failed, finalized, errors = [], [], []
     for run in deps.runs.overdue(utcnow()):
         done, total = run.get("shards_done", 0), run.get("shards_total")
+        if total is not None and done >= total:
+            try:
+                if finalize_run(deps, run["leaderboard_id"], run["id"]) is not None:
+                    finalized.append(run["id"])
+            except Exception:  # one run's failure must not stop the others
+                log.exception("watchdog could not finalize run %s", run["id"])
+                errors.append(run["id"])
+            continue
         reason = (
             "the dataset was never prepared"
             if total is None
@@ -37,7 +54,7 @@ def fail_overdue_runs(deps: Deps) -> dict[str, Any]:
         )
         if fail_run(deps, run["leaderboard_id"], run["id"], "deadline_exceeded", detail=reason):
             failed.append(run["id"])
-    return {"failed": failed}
+    return {"failed": failed, "finalized": finalized, "errors": errors}
 
 
 def start_scheduled_runs(deps: Deps) -> dict[str, Any]:

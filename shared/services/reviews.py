@@ -18,7 +18,7 @@ from shared.clock import iso, utcnow
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
-from shared.services.run_finalize import compute_ranking, load_results, publish_ranking
+from shared.services.run_finalize import compute_ranking, load_scores, publish_ranking
 from shared.storage.ids import is_storable_id
 from shared.storage.pagination import fetch_page
 from shared.wiring import Deps
@@ -101,7 +101,7 @@ def refresh_ranking(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, A
             .stream()
         )
     }
-    ranking = compute_ranking(run, load_results(deps, leaderboard_id, run_id), scores)
+    ranking = compute_ranking(run, load_scores(deps, leaderboard_id, run_id), scores)
     ranking["finished_at"] = (run.get("ranking") or {}).get("finished_at") or utcnow().isoformat()
     deps.runs.update(leaderboard_id, run_id, {"ranking": ranking})
     publish_ranking(deps, leaderboard_id, ranking)

@@ -1,8 +1,16 @@
 """Finalizing a run: rank the models, store the ranking, move the production selection.
 
-Called by the worker that counted the last shard; ``claim_finalization`` makes it run once even
-if two workers both believe they were last. Human-evaluated runs get their review queue here and
-a ranking that fills in as reviews arrive (``reviews.py`` recomputes it).
+Called by the worker that counted the last shard, by a redelivered shard that finds every shard
+counted and the run still running, and by the watchdog for an overdue run whose shards are all
+done. Finalize is resumable: every step before the last one may be repeated (scores are read
+from the shard markers, review items have fixed ids, measured latencies are overwritten), and
+the last one is one commit (``RunRepo.complete``: run completed, ranking published, lock
+released, run trace) that happens once, whoever gets there first. A finalize that dies at any
+step leaves the run ``running`` with every shard counted: the next caller starts it over.
+
+Only the fields a ranking needs are loaded (the scores in the shard markers); a human run's
+review queue is built one results object at a time. Human-evaluated runs get a ranking that
+fills in as reviews arrive (``reviews.py`` recomputes it).
 """
 
 from __future__ import annotations
@@ -16,12 +24,20 @@ from shared.services import selection
 from shared.wiring import Deps
 
 
-def load_results(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
-    prefix = f"runs/{leaderboard_id}/{run_id}/results/"
+def load_scores(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Each model's row scores (``SCORE_FIELDS``), from the shard markers, in shard order."""
+    from shared.services.run_worker import results_name, scores_of
+
     by_model: dict[str, list[dict[str, Any]]] = {}
-    for name in deps.datasets.names(prefix):
-        model_id = name[len(prefix) :].split("/", 1)[0]
-        by_model.setdefault(model_id, []).extend(deps.datasets.read_jsonl(name))
+    markers = sorted(
+        deps.runs.shard_scores(leaderboard_id, run_id), key=lambda m: (m["model_id"], m["shard"])
+    )
+    for marker in markers:
+        scores = marker.get("scores")
+        if scores is None:  # counted before markers kept scores: read its results object
+            name = results_name(leaderboard_id, run_id, marker["model_id"], marker["shard"])
+            scores = [scores_of(r) for r in deps.datasets.read_jsonl(name)]
+        by_model.setdefault(marker["model_id"], []).extend(scores)
     return by_model
 
 
@@ -35,7 +51,7 @@ def compute_ranking(
     for model_id, model_results in results.items():
         rows[model_id] = []
         for r in model_results:
-            score = r.get("score")
+            score, error = r.get("score"), r.get("error")
             reviewed = True
             if human and not r.get("error"):
                 score = (reviews or {}).get((model_id, r["row_id"]))
@@ -44,7 +60,7 @@ def compute_ranking(
                 RowResult(
                     row_id=r["row_id"],
                     score=score,
-                    error=(r.get("error") or {}).get("code") if r.get("error") else None,
+                    error=error.get("code") if isinstance(error, dict) else error,
                     latency_ms=r.get("latency_ms"),
                     cost_usd=(r.get("cost_usd") or 0.0) + (r.get("judge_cost_usd") or 0.0),
                     reviewed=reviewed,
@@ -66,23 +82,37 @@ def compute_ranking(
 
 
 def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any] | None:
-    if not deps.runs.claim_finalization(leaderboard_id, run_id):
-        return None
+    """Complete the run if all its shards are counted; its ranking, or None if not done here."""
+    step = _Steps(deps, leaderboard_id, run_id)
     run = deps.runs.get(leaderboard_id, run_id)
-    if run is None or run["status"] != "running":
+    if run is None or run["status"] != "running" or run.get("shards_total") is None:
         return None
-    results = load_results(deps, leaderboard_id, run_id)
-    ranking = compute_ranking(run, results)
+    if (run.get("shards_done") or 0) < run["shards_total"]:
+        return None  # a shard is still being evaluated
+    scores = load_scores(deps, leaderboard_id, run_id)
+    step("finalize_loaded")
+    ranking = compute_ranking(run, scores)
     if run["leaderboard_config"]["evaluation"].get("type") == "human":
-        _open_reviews(deps, run, results)
+        _open_reviews(deps, run)
+        step("finalize_reviews_opened")
     _remember_latencies(deps, run, ranking)
+    step("finalize_latencies_recorded")
     finished = utcnow()
     ranking["finished_at"] = finished.isoformat()
-    published = _published(deps, leaderboard_id, ranking)
-    deps.runs.transition(
+    trace = deps.traces.new(
+        leaderboard_id,
+        kind="run",
+        trace_id=run_trace_id(run_id),
+        workspace_id=run["workspace_id"],
+        token_id=run.get("requested_by"),
+        run_id=run_id,
+        source=run["source"],
+        leader=ranking.get("leader"),
+        counts={"models": len(scores), "rows": sum(len(r) for r in scores.values())},
+    )
+    completed = deps.runs.complete(
         leaderboard_id,
         run_id,
-        allowed=("running",),
         fields={
             "status": "completed",
             "active": False,
@@ -90,21 +120,24 @@ def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]
             "ranking": ranking,
         },
         # Whoever sees the run completed sees its ranking published (and selection moved).
-        also=((deps.leaderboards.ref(leaderboard_id), published),) if published else (),
+        leaderboard_fields=_published(deps, leaderboard_id, ranking),
+        trace=trace,
     )
-    deps.runs.release_lock(leaderboard_id, run_id)
-    trace_ref, trace = deps.traces.new(
-        leaderboard_id,
-        kind="run",
-        workspace_id=run["workspace_id"],
-        token_id=run.get("requested_by"),
-        run_id=run_id,
-        source=run["source"],
-        leader=ranking.get("leader"),
-        counts={"models": len(results), "rows": sum(len(r) for r in results.values())},
-    )
-    trace_ref.create(trace)
-    return ranking
+    step("finalize_committed")
+    return ranking if completed else None
+
+
+def run_trace_id(run_id: str) -> str:
+    """The run's one trace has a fixed id: two finalizers cannot both write one."""
+    return "tr_" + hashlib.sha256(f"run:{run_id}".encode()).hexdigest()[:32]
+
+
+class _Steps:
+    def __init__(self, deps: Deps, leaderboard_id: str, run_id: str) -> None:
+        self._deps, self._context = deps, {"leaderboard_id": leaderboard_id, "run_id": run_id}
+
+    def __call__(self, name: str) -> None:
+        self._deps.checkpoints(name, **self._context)
 
 
 def publish_ranking(deps: Deps, leaderboard_id: str, ranking: dict[str, Any]) -> None:
@@ -131,13 +164,15 @@ def _published(deps: Deps, leaderboard_id: str, ranking: dict[str, Any]) -> dict
     return fields
 
 
-def _open_reviews(
-    deps: Deps, run: dict[str, Any], results: dict[str, list[dict[str, Any]]]
-) -> None:
+def _open_reviews(deps: Deps, run: dict[str, Any]) -> None:
+    """Every output (model x row) becomes a pending review item; one results object at a time."""
     now = utcnow()
-    items = []
-    for model_id, model_results in sorted(results.items()):
-        for r in model_results:
+    prefix = f"runs/{run['leaderboard_id']}/{run['id']}/results/"
+    total = 0
+    for name in deps.datasets.names(prefix):
+        model_id = name[len(prefix) :].split("/", 1)[0]
+        items = []
+        for r in deps.datasets.read_jsonl(name):
             if r.get("error"):
                 continue
             item_id = f"{model_id}-{hashlib.sha256(r['row_id'].encode()).hexdigest()[:16]}"
@@ -146,10 +181,9 @@ def _open_reviews(
                           "output": r.get("output"),
                           "status": "pending", "score": None, "comment": None,
                           "created_at": now, "reviewed_at": None})  # fmt: skip
-    deps.runs.add_review_items(run["leaderboard_id"], run["id"], items)
-    deps.runs.update(
-        run["leaderboard_id"], run["id"], {"reviews_total": len(items), "reviews_done": 0}
-    )
+        deps.runs.add_review_items(run["leaderboard_id"], run["id"], items)
+        total += len(items)
+    deps.runs.update(run["leaderboard_id"], run["id"], {"reviews_total": total, "reviews_done": 0})
 
 
 def _remember_latencies(deps: Deps, run: dict[str, Any], ranking: dict[str, Any]) -> None:

@@ -2,14 +2,21 @@
 
 Rows are evaluated a few at a time (``run_row_concurrency``), each call with a timeout and
 retries with backoff on 429/5xx/timeouts, honouring ``Retry-After`` (``shared.providers.http``).
-A row that still fails is recorded with its error, never dropped. Results go to
-``runs/{leaderboard}/{run}/results/{model}/{shard}.jsonl`` (created once; a duplicate delivery
-finds it and reuses it), then the shard is counted exactly once (``RunRepo.complete_shard``);
-the worker that counts the last shard finalizes the run.
+A row that still fails is recorded with its error, never dropped.
+
+Each row's result is saved as soon as it is known, in ``runs/{lb}/{run}/rows/{model}/{shard}/
+{index}.jsonl``: a shard delivered again (its worker died, its task timed out) pays only for the
+rows not saved yet. The shard's results then go to ``runs/{lb}/{run}/results/{model}/{shard}
+.jsonl`` (created once; a duplicate delivery finds it and reuses it), and the shard is counted
+exactly once (``RunRepo.complete_shard``, with its rows' scores). The worker that counts the
+last shard finalizes the run; so does a duplicate delivery that finds every shard counted and
+the run still running (the first one died finalizing: see ``run_finalize``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,7 +40,10 @@ from shared.services.endpoints import endpoint_for
 from shared.services.run_finalize import finalize_run
 from shared.services.run_prepare import shard_name
 from shared.services.runs import JUDGE_ENDPOINT
+from shared.storage.runs import SCORE_FIELDS
 from shared.wiring import Deps
+
+log = logging.getLogger(__name__)
 
 CANCEL_CHECK_SECONDS = 5.0
 # One line of a results object; absent values are null.
@@ -51,6 +61,7 @@ def evaluate_shard(
     run = deps.runs.get(leaderboard_id, run_id)
     if run is None or run["status"] != "running":
         return {"status": "dropped", "reason": f"run is {run['status'] if run else 'gone'}"}
+    where = {"leaderboard_id": leaderboard_id, "model_id": model_id, "shard": shard}
     name = results_name(leaderboard_id, run_id, model_id, shard)
     if deps.datasets.exists(name):
         results = deps.datasets.read_jsonl(name)
@@ -59,6 +70,7 @@ def evaluate_shard(
         if evaluated is None:
             return {"status": "dropped", "reason": "run was cancelled"}
         results = evaluated
+        deps.checkpoints("shard_evaluated", **where)
         try:
             deps.datasets.write_jsonl(name, results)
         except gexc.PreconditionFailed:
@@ -70,13 +82,42 @@ def evaluate_shard(
         "judge_cost_usd": sum(r.get("judge_cost_usd") or 0.0 for r in results),
     }
     done = deps.runs.complete_shard(
-        leaderboard_id, run_id, model_id=model_id, shard=shard, counts=counts
-    )
+        leaderboard_id, run_id, model_id=model_id, shard=shard, counts=counts,
+        scores=[scores_of(r) for r in results],
+    )  # fmt: skip
+    total = run.get("shards_total") or 0
+    deps.checkpoints("shard_counted", **where, last=done is not None and done >= total)
     if done is None:
+        # Counted before: if every shard is, the delivery that counted last may have died
+        # before finalizing (which it answers with 5xx, so this may be its redelivery).
+        again = deps.runs.get(leaderboard_id, run_id) or {}
+        if again.get("status") == "running" and again.get("shards_done", 0) >= total:
+            finalize_run(deps, leaderboard_id, run_id)
         return {"status": "duplicate"}
-    if done >= (run.get("shards_total") or 0):
+    if done >= total:
         finalize_run(deps, leaderboard_id, run_id)
+    _forget_rows(deps, leaderboard_id, run_id, model_id, shard)
     return {"status": "evaluated", "rows": len(results), "errors": counts["errors"]}
+
+
+def scores_of(result: dict[str, Any]) -> dict[str, Any]:
+    """What a ranking needs of one row result (``SCORE_FIELDS``; the error by its code)."""
+    error = result.get("error")
+    return {name: result.get(name) for name in SCORE_FIELDS} | {
+        "error": error.get("code") if isinstance(error, dict) else error
+    }
+
+
+def rows_prefix(leaderboard_id: str, run_id: str, model_id: str, shard: int) -> str:
+    return f"runs/{leaderboard_id}/{run_id}/rows/{model_id}/{shard:05d}/"
+
+
+def _forget_rows(deps: Deps, leaderboard_id: str, run_id: str, model_id: str, shard: int) -> None:
+    """The saved rows of a counted shard are in its results object now: drop them."""
+    try:
+        deps.datasets.delete_prefix(rows_prefix(leaderboard_id, run_id, model_id, shard))
+    except Exception:  # only storage is lost: a later cleanup of the run's prefix takes them
+        log.warning("could not delete the saved rows of shard %s/%d", model_id, shard)
 
 
 def _evaluate(
@@ -93,17 +134,38 @@ def _evaluate(
     pricing = _pricing(run, model_id)
     prompt = run["leaderboard_config"]["system_prompt"]
     cancelled = _CancelWatch(deps, leaderboard_id, run_id)
+    prefix = rows_prefix(leaderboard_id, run_id, model_id, shard)
+    saved = _saved_rows(deps, prefix)
 
-    def one(row: Row) -> dict[str, Any] | None:
+    def one(index: int, row: Row) -> dict[str, Any] | None:
+        if index in saved:
+            return saved[index]
         if cancelled():
             return None
-        return _evaluate_row(deps, row, prompt, endpoint, evaluation, judge, pricing)
+        result = _evaluate_row(deps, row, prompt, endpoint, evaluation, judge, pricing)
+        with contextlib.suppress(gexc.PreconditionFailed):  # a duplicate saved it first
+            deps.datasets.write_jsonl(f"{prefix}{index:05d}.jsonl", [result])
+        deps.checkpoints(
+            "row_saved", leaderboard_id=leaderboard_id, model_id=model_id, shard=shard, row=index
+        )
+        return result
 
     with ThreadPoolExecutor(max_workers=deps.settings.run_row_concurrency) as pool:
-        results = list(pool.map(one, rows))
+        results = list(pool.map(one, range(len(rows)), rows))
     if any(r is None for r in results):
         return None
     return [r for r in results if r is not None]
+
+
+def _saved_rows(deps: Deps, prefix: str) -> dict[int, dict[str, Any]]:
+    """Rows of this shard an earlier delivery already evaluated, by their index."""
+    saved = {}
+    for name in deps.datasets.names(prefix):
+        stem = name[len(prefix) :].split(".", 1)[0]
+        lines = deps.datasets.read_jsonl(name)
+        if stem.isdigit() and lines:
+            saved[int(stem)] = lines[0]
+    return saved
 
 
 class _CancelWatch:

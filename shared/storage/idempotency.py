@@ -6,12 +6,20 @@ commit flips it to ``done`` with the answer, conditioned on the record's ``updat
 lands together with the work or not at all. A duplicate that finds ``done`` replays the answer;
 one that finds ``in_progress`` waits; one that finds an expired lease (the owner crashed) takes
 the record over. ``expires_at`` drives a Firestore TTL policy (see ``infra/``).
+
+An answer too large for the record (Firestore refuses a document over 1 MiB, and the refusal
+took the work's whole commit with it) is stored as JSON in ``{record}/idempotency_parts/{n}``
+documents of bytes, in the same commit as the record; a replay reads them back whole (an
+answer is not a trace: cutting it would replay something else). An answer larger than
+``max_answer_bytes`` is not kept at all (:func:`stage_answer` says so): the caller releases
+the key and a retry runs anew.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +28,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.clock import utcnow
+from shared.storage.limits import document_size
+
+PARTS = "idempotency_parts"
+PART_MARGIN_BYTES = 1024  # a part's name and fields, besides its data
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,7 @@ def claim(
     if data.get("request_hash") != request_hash:
         return KeyReused()
     if data.get("state") == "done":
-        return Replay(status=int(data["status"]), body=data["response"])
+        return Replay(status=int(data["status"]), body=_response(ref, data))
     if data["lease_until"] > now:
         return Busy()
     try:
@@ -114,14 +126,50 @@ def claim(
 
 
 def stage_answer(
-    batch: firestore.WriteBatch, owned: Owned, *, status: int, body: dict[str, Any]
-) -> None:
-    """Record the answer inside the work's own commit; the commit fails if ownership was lost."""
+    batch: firestore.WriteBatch,
+    owned: Owned,
+    *,
+    status: int,
+    body: dict[str, Any],
+    max_document_bytes: int = 1_000_000,
+    max_answer_bytes: int = 2 * 1024 * 1024,
+    ttl_hours: int = 24,
+) -> bool:
+    """Record the answer inside the work's own commit; the commit fails if ownership was lost.
+
+    False if the answer is over ``max_answer_bytes`` and nothing was staged.
+    """
+    fields: dict[str, Any] = {"state": "done", "status": status, "response": body}
+    option = owned.ref._client.write_option(last_update_time=owned.update_time)
+    if document_size(owned.ref.path, fields) + PART_MARGIN_BYTES <= max_document_bytes:
+        batch.update(owned.ref, fields, option=option)
+        return True
+    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    if len(data) > max_answer_bytes:
+        return False
+    size = max_document_bytes - PART_MARGIN_BYTES
+    expires_at = utcnow() + timedelta(hours=ttl_hours)
+    parts = [data[start : start + size] for start in range(0, len(data), size)]
+    for n, part in enumerate(parts):
+        batch.set(
+            owned.ref.collection(PARTS).document(f"{n:05d}"),
+            {"data": part, "expires_at": expires_at},
+        )
     batch.update(
         owned.ref,
-        {"state": "done", "status": status, "response": body},
-        option=owned.ref._client.write_option(last_update_time=owned.update_time),
+        {"state": "done", "status": status, "response_parts": len(parts)},
+        option=option,
     )
+    return True
+
+
+def _response(ref: firestore.DocumentReference, data: dict[str, Any]) -> dict[str, Any]:
+    if "response_parts" not in data:
+        return dict(data["response"])
+    names = [ref.collection(PARTS).document(f"{n:05d}") for n in range(data["response_parts"])]
+    snaps = {snap.id: snap for snap in ref._client.get_all(names)}
+    joined = b"".join(bytes(snaps[name.id].get("data")) for name in names)
+    return dict(json.loads(joined))
 
 
 def release(owned: Owned) -> None:

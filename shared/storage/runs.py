@@ -7,7 +7,13 @@
 
 Progress is counted with atomic increments in the same commit that creates a shard's marker, so
 a shard delivered twice is counted once (the second commit fails on the existing marker) and
-the worker that brings ``shards_done`` to ``shards_total`` knows it is the last one.
+the worker that brings ``shards_done`` to ``shards_total`` knows it is the last one. A marker
+also holds its rows' scores, only the fields a ranking needs (``SCORE_FIELDS``): finalize and
+review refreshes read those, never the outputs in the results objects.
+
+A run ends in one commit (:meth:`RunRepo.complete`): the run completed with its ranking, the
+ranking published on the leaderboard, the run lock released and the run's trace created. Before
+it, finalize can repeat any step; after it, there is nothing left to do.
 """
 
 from __future__ import annotations
@@ -20,14 +26,27 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.storage.ids import is_storable_id
+from shared.storage.limits import cut_by_size, document_size, fit_document
 from shared.storage.pagination import Page, fetch_page
 
 ACTIVE = ("queued", "running")
+# What a ranking needs of one row (``error`` is the error's code); kept in the shard's marker.
+SCORE_FIELDS = ("row_id", "score", "error", "latency_ms", "cost_usd", "judge_cost_usd")
 
 
 class RunRepo:
-    def __init__(self, db: firestore.Client) -> None:
+    def __init__(
+        self,
+        db: firestore.Client,
+        *,
+        max_document_bytes: int = 1_000_000,
+        max_commit_bytes: int = 3 * 1024 * 1024,
+        max_commit_writes: int = 450,
+    ) -> None:
         self._db = db
+        self._max_document_bytes = max_document_bytes
+        self._max_commit_bytes = max_commit_bytes
+        self._max_commit_writes = max_commit_writes
 
     def _board(self, leaderboard_id: str) -> firestore.DocumentReference:
         return self._db.collection("leaderboards").document(leaderboard_id)
@@ -127,8 +146,12 @@ class RunRepo:
         model_id: str,
         shard: int,
         counts: dict[str, float],
+        scores: list[dict[str, Any]] | None = None,
     ) -> int | None:
-        """Record a finished shard once; answer the new ``shards_done``, or None if a duplicate."""
+        """Record a finished shard once; answer the new ``shards_done``, or None if a duplicate.
+
+        ``scores``: the shard's rows, ``SCORE_FIELDS`` only.
+        """
         marker = (
             self.ref(leaderboard_id, run_id).collection("shards").document(f"{model_id}-{shard}")
         )
@@ -136,7 +159,10 @@ class RunRepo:
         for name, value in counts.items():
             increments[f"progress.{model_id}.{name}"] = firestore.Increment(value)
         batch = self._db.batch()
-        batch.create(marker, {"model_id": model_id, "shard": shard, **counts})
+        body = {"model_id": model_id, "shard": shard, **counts}
+        if scores is not None:
+            body["scores"] = scores
+        batch.create(marker, body)
         batch.update(self.ref(leaderboard_id, run_id), increments)
         try:
             results = batch.commit()
@@ -145,17 +171,63 @@ class RunRepo:
         # Transform results come in field-path order; "progress..." sorts before "shards_done".
         return int(results[1].transform_results[-1].integer_value)
 
-    def shards_done(self, leaderboard_id: str, run_id: str) -> int:
+    def shard_scores(self, leaderboard_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every counted shard's marker: ``model_id``, ``shard`` and ``scores`` (if recorded)."""
         shards = self.ref(leaderboard_id, run_id).collection("shards")
-        return int(shards.count().get()[0][0].value)
+        return [
+            snap.to_dict() or {}
+            for snap in shards.select(["model_id", "shard", "scores"]).stream()
+            if snap.id != "_finalized"  # a marker of runs finalized before this layout
+        ]
 
-    def claim_finalization(self, leaderboard_id: str, run_id: str) -> bool:
-        marker = self.ref(leaderboard_id, run_id).collection("shards").document("_finalized")
-        try:
-            marker.create({"at": firestore.SERVER_TIMESTAMP})
-        except gexc.AlreadyExists:
-            return False
-        return True
+    def complete(
+        self,
+        leaderboard_id: str,
+        run_id: str,
+        *,
+        fields: dict[str, Any],
+        leaderboard_fields: dict[str, Any] | None,
+        trace: tuple[firestore.DocumentReference, dict[str, Any]],
+    ) -> bool:
+        """End a running run in one commit; False if it is no longer running (done already).
+
+        Together: ``fields`` on the run, ``leaderboard_fields`` (the published ranking and
+        selection) on the leaderboard, the run lock released if it is still this run's, and
+        the run's trace. Exactly once: the commit requires the run unchanged since it was
+        read as running.
+        """
+        ref, lock_ref, board = (
+            self.ref(leaderboard_id, run_id),
+            self.lock_ref(leaderboard_id),
+            self._board(leaderboard_id),
+        )
+        board_exists = True
+        for _ in range(8):
+            snap = ref.get()
+            if not snap.exists or snap.get("status") != "running":
+                return False
+            lock = lock_ref.get()
+            batch = self._db.batch()
+            unchanged = self._db.write_option(last_update_time=snap.update_time)
+            batch.update(ref, fields, option=unchanged)
+            on_board = dict(leaderboard_fields or {})
+            if lock.exists and lock.get("run_id") == run_id:
+                held = self._db.write_option(last_update_time=lock.update_time)
+                batch.delete(lock_ref, option=held)
+                on_board["active_run_id"] = None
+            if on_board and board_exists:
+                batch.update(board, on_board)
+            batch.create(*trace)
+            try:
+                batch.commit()
+                return True
+            except gexc.FailedPrecondition:
+                continue  # progress increments or the lock raced us; read again
+            except gexc.NotFound:
+                board_exists = False  # the leaderboard was deleted meanwhile
+            except gexc.AlreadyExists:
+                return False  # the run's trace exists: an earlier commit ended it
+        return False
 
     # -- watchdog --------------------------------------------------------------------------------
 
@@ -176,9 +248,23 @@ class RunRepo:
     def add_review_items(
         self, leaderboard_id: str, run_id: str, items: list[dict[str, Any]]
     ) -> None:
+        """Store review items (ids fixed by the caller: a repeat overwrites, never duplicates).
+
+        An item over the document limit has its largest fields cut with a marker (the full
+        output stays in the run's results object); commits are cut by bytes and count.
+        """
         collection = self.reviews(leaderboard_id, run_id)
-        for start in range(0, len(items), 400):
+        documents = []
+        for item in items:
+            ref = collection.document(item["id"])
+            documents.append((ref, fit_document(ref.path, item, self._max_document_bytes)))
+        for group in cut_by_size(
+            documents,
+            lambda doc: document_size(doc[0].path, doc[1]),
+            max_count=self._max_commit_writes,
+            max_bytes=self._max_commit_bytes,
+        ):
             batch = self._db.batch()
-            for item in items[start : start + 400]:
-                batch.set(collection.document(item["id"]), item)
+            for ref, item in group:
+                batch.set(ref, item)
             batch.commit()

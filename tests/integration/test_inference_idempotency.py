@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from simulator.answers import fraction
 from tests.conftest import Api
 from tests.errors import assert_error
 from tests.inference_support import (
@@ -20,6 +21,7 @@ from tests.inference_support import (
     sim_stats,
     token_entry,
 )
+from tests.runs_support import sim
 
 A, B = "sim/idem-a", "sim/idem-b"
 
@@ -174,3 +176,25 @@ def test_a_duplicate_of_a_call_in_flight_is_409_after_a_short_wait(board, deps, 
     replayed = _infer(caller, board.lb, key, input=text)
     assert replayed.headers["Idempotent-Replayed"] == "true"
     assert replayed.json() == first.result().json()
+
+
+def test_an_answer_over_the_document_limit_is_kept_for_replay(board):
+    """A 1.2 MB answer stored inline made Firestore refuse the record and its charge (500)."""
+    caller, token_id = board.caller()
+    key = _key()
+    text = next(t for t in (_input() for _ in range(100)) if fraction(A, t) < 0.95)
+    big = "é" * 600_000  # 1.2 MB of UTF-8: over the document limit
+    sim("/_sim/answer-key", {"rows": [{"input": text, "expected": big}]})
+    before = sim_stats()
+    first = _infer(caller, board.lb, key, input=text)
+    assert first.status_code == 200, first.text[:300]
+    assert first.json()["output"] == big
+    again = _infer(caller, board.lb, key, input=text)
+    assert again.status_code == 200, again.text[:300]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert calls_since(before, A)["total"] == 1
+    spent = eventually(lambda: token_entry(board.api, token_id)["spend_usd"])
+    assert spent == pytest.approx(first.json()["cost_usd"])
+    trace = fetch_trace(board.api, board.lb, first.json()["trace_id"])
+    assert trace["output"]["truncated"] is True  # the trace is cut, the replay is whole
