@@ -208,7 +208,7 @@ def translating(label: str) -> Iterator[None]:
         raise UpstreamUnavailable(f"{label}: the connection failed ({type(exc).__name__})") from exc
     except RecursionError as exc:
         raise InvalidUpstreamResponse(f"{label}: the answer is nested too deeply") from exc
-    except Exception as exc:  # noqa: BLE001 - the boundary: any other failure is the answer's
+    except Exception as exc:  # the boundary: any other failure is the answer's
         raise InvalidUpstreamResponse(
             f"{label}: the answer could not be read ({type(exc).__name__})"
         ) from exc

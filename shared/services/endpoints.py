@@ -43,5 +43,5 @@ def endpoint_for(deps: Deps, workspace_id: str, config: dict[str, Any]) -> Endpo
             RequestNotSendable(
                 f"{label}: this model's stored config cannot be used ({exc});"
                 " set its endpoint again"
-            ),  # fmt: skip
+            ),
         )

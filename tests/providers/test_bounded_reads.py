@@ -28,7 +28,7 @@ from shared.providers.huggingface import HuggingFaceHub
 from shared.providers.openrouter import OpenRouterCatalog
 from shared.providers.reading import ReadLimits
 from tests.providers import loopback_client
-from tests.providers.hostile import MiB, HostileServer, Route, chunks, gzip_bomb, repeated
+from tests.providers.hostile import HostileServer, MiB, Route, chunks, gzip_bomb, repeated
 
 CAP = 4 * MiB
 LIMITS = ReadLimits(
@@ -48,6 +48,9 @@ def _sse(chunk: dict[str, Any]) -> bytes:
 def _delta(text: str) -> dict[str, Any]:
     return {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
 
+
+# The rest of an event whose "data: " came in an earlier read, then [DONE], with CRLF ends.
+_SPLIT_EVENT = json.dumps(_delta(" legs.")).encode() + b"\r\n\r\ndata: [DONE]\r\n\r\n"
 
 ROUTES = {
     "/bomb/text": Route(headers=GZIP | {"Content-Type": "text/plain"}, body=lambda: chunks(BOMB)),
@@ -81,10 +84,7 @@ ROUTES = {
     ),
     "/sse/fine": Route(
         headers={"Content-Type": "text/event-stream"},
-        body=lambda: iter(
-            [_sse(_delta("Eight")), b"\r\n".join([b"data: " + json.dumps(_delta(" legs.")).encode(),
-             b"", b"data: [DONE]", b""])]  # fmt: skip
-        ),
+        body=lambda: iter([_sse(_delta("Eight")), b"data: ", _SPLIT_EVENT]),
     ),
     "/datasets/acme/bomb/resolve/main/rows.jsonl": Route(headers=GZIP, body=lambda: chunks(BOMB)),
 }
@@ -119,7 +119,7 @@ def _peak(call: Callable[[], object]) -> tuple[BaseException | None, int]:
     try:
         call()
         raised: BaseException | None = None
-    except Exception as exc:  # noqa: BLE001 - the test asserts on it
+    except Exception as exc:  # the test asserts on it
         raised = exc
     finally:
         _, peak = tracemalloc.get_traced_memory()
@@ -187,8 +187,8 @@ def test_a_stream_within_the_caps_reads_as_before(
     server: HostileServer, client: httpx.Client
 ) -> None:
     """CRLF line ends and an event split across reads still parse."""
-    events = list(_custom(client, server.base_url + "/sse/fine", "chat").stream(REQUEST,
-                                                                              timeout=TIMEOUT))  # fmt: skip
+    endpoint = _custom(client, server.base_url + "/sse/fine", "chat")
+    events = list(endpoint.stream(REQUEST, timeout=TIMEOUT))
     assert [e.delta for e in events[:-1]] == ["Eight", " legs."]
     assert events[-1].completion is not None and events[-1].completion.output == "Eight legs."
 
