@@ -42,6 +42,7 @@ _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 # What inet_aton accepts: one to four parts, each decimal, octal (leading 0) or hex (0x).
 _NUMERIC_V4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.I)
+_LOOPBACK = (ipaddress.IPv4Address("127.0.0.1"), ipaddress.IPv6Address("::1"))
 _UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
 _METADATA_NAMES = ("metadata.google.internal", "metadata", "metadata.goog")
 
@@ -65,7 +66,7 @@ class EgressPolicy:
         embedded = _embedded_ipv4(address)
         if embedded is not None:
             inner = self.refusal(embedded)
-            return f"{inner}, embedded in {address}" if inner else None
+            return f"{inner}: {embedded} embedded in {address}" if inner else None
         return _kind(address)
 
     def check_address(self, address: IPAddress, *, host: str) -> None:
@@ -85,6 +86,11 @@ class EgressPolicy:
             self.check_address(literal, host=host)
             return [str(literal)]
         _check_name(host)
+        name = host.lower().rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):  # loopback by definition (RFC 6761)
+            for address in _LOOPBACK:
+                self.check_address(address, host=host)
+            return [str(address) for address in _LOOPBACK]
         try:
             found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
