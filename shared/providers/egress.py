@@ -182,7 +182,8 @@ def _check_name(host: str) -> None:
     name = host.lower().rstrip(".")
     if name in _METADATA_NAMES:  # refused by name too: whatever the resolver answers for it
         raise EndpointNotAllowed(
-            f"{_shown(host)} is the cloud metadata server", reason="metadata server"
+            f"{_shown(host)} is the cloud metadata server: model endpoints must be public",
+            reason="metadata server",
         )
 
 

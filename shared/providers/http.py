@@ -341,6 +341,44 @@ def checked_endpoint_url(url: str) -> httpx.URL:
     return parsed
 
 
+# Query parameter names that carry a credential (compared lower-cased, "-" read as "_").
+_CREDENTIAL_PARAMS = frozenset({
+    "key", "apikey", "api_key", "token", "access_token", "id_token", "auth", "auth_token",
+    "authorization", "secret", "client_secret", "password", "passwd", "pwd", "sig",
+    "signature", "code", "session", "sessionid", "x_api_key", "bearer", "jwt",
+})  # fmt: skip
+_CREDENTIAL_SUFFIXES = ("_key", "_token", "_secret", "_password", "_signature", "_sig")
+
+
+def credentials_in_url(url: str) -> str | None:
+    """What in ``url`` looks like a credential (userinfo, a key-like query parameter), or None.
+
+    Such URLs are refused when a model is added: the URL is shown to every reader of the
+    leaderboard, in labels and traces, while ``auth`` is stored encrypted and never shown.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return None
+    if parsed.userinfo:
+        return "the endpoint URL carries a user name or password (user:pass@)"
+    for name in parsed.params:
+        normal = name.lower().replace("-", "_")
+        if normal in _CREDENTIAL_PARAMS or normal.endswith(_CREDENTIAL_SUFFIXES):
+            return f"the endpoint URL carries a credential in its query ({name[:40]}=...)"
+    return None
+
+
+def endpoint_display(url: str) -> str:
+    """``host[:port]/path`` of a URL: what a label may show (no userinfo, no query)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1][:200]
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.host}{port}{parsed.path}"
+
+
 def endpoint_label(platform: str, url: httpx.URL) -> str:
     """``platform:host[:port]/path`` — no credentials, no query string."""
     port = f":{url.port}" if url.port else ""
