@@ -11,6 +11,7 @@ shard, and Cloud Tasks retried it (paying for every row again) until the watchdo
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -96,3 +97,27 @@ def test_a_run_with_poisonous_candidates_completes_with_their_rows_as_errors(
     for why, model_id in poisoned.items():
         assert by_model[model_id]["n_errors"] == ROWS, (why, by_model[model_id])
     assert "/ok" not in hostile.seen  # the legacy configs never sent their broken headers
+
+    # Inference falls back past a model whose answer is too large, streamed or not.
+    pinned = api.http.put(
+        f"/v1/leaderboard/{lb}/selection",
+        json={"strategy": "manual", "model_id": poisoned["/bomb"]},
+    )
+    assert pinned.status_code == 200, pinned.text
+    answer = api.post(f"/v1/leaderboard/{lb}/inference", json={"input": rows[0]["input"]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["fallback"] is True and body["output"] == rows[0]["output"]
+    assert body["attempts"][0]["model_id"] == poisoned["/bomb"]
+    messages = [{"role": "user", "content": rows[1]["input"]}]
+    streamed = api.post(
+        "/v1/chat/completions",
+        json={"model": f"leaderboard/{lb}", "messages": messages, "stream": True},
+    )
+    assert streamed.status_code == 200, streamed.text
+    deltas = [
+        json.loads(line.removeprefix("data: "))["choices"][0]["delta"].get("content") or ""
+        for line in streamed.text.splitlines()
+        if line.startswith("data: {") and '"choices": [{' in line
+    ]
+    assert "".join(deltas) == rows[1]["output"]
