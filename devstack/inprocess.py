@@ -21,6 +21,7 @@ from cryptography.fernet import Fernet
 
 from devstack.dispatcher import build_app, serve
 from devstack.emulators import Emulators, StackConfig
+from devstack.ports import LOOPBACK_EGRESS_CIDRS
 from shared import wiring
 from simulator.config import SimulatorConfig
 from simulator.server import Simulator
@@ -67,6 +68,7 @@ def local_stack(
         env |= {
             "DRGERO_INTERNAL_KEY": internal_key,
             "DRGERO_SECRETS_KEY": Fernet.generate_key().decode(),
+            "DRGERO_EGRESS_ALLOW_CIDRS": LOOPBACK_EGRESS_CIDRS,
         }
         os.environ.update(env)
         server, _thread = serve(build_app(), port=0)

@@ -7,6 +7,9 @@ import time
 from collections.abc import Callable
 
 LOOPBACK = "127.0.0.1"
+# The egress allow-list of the local stack and the tests (DRGERO_EGRESS_ALLOW_CIDRS): loopback
+# only, so that model calls reach the simulator. Production never sets it.
+LOOPBACK_EGRESS_CIDRS = "127.0.0.0/8,::1/128"
 
 
 def free_port(host: str = LOOPBACK) -> int:

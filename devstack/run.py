@@ -35,7 +35,7 @@ from cryptography.fernet import Fernet
 
 from devstack.emulators import REPO_ROOT, EmulatorError, Emulators, StackConfig
 from devstack.pidfile import StackAlreadyRunning, end_stale_processes, write_pidfile
-from devstack.ports import LOOPBACK, port_is_free
+from devstack.ports import LOOPBACK, LOOPBACK_EGRESS_CIDRS, port_is_free
 from devstack.scheduler import Scheduler
 from simulator.server import Simulator
 
@@ -196,6 +196,7 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
         emulators.wait_ready()
         print(f"Emulators ready in {time.monotonic() - started:.1f}s", flush=True)
         os.environ.update(emulators.env())
+        os.environ["DRGERO_EGRESS_ALLOW_CIDRS"] = LOOPBACK_EGRESS_CIDRS  # the simulator
         os.environ["DRGERO_INTERNAL_KEY"] = _local_secret(
             paths.internal_key, lambda: secrets.token_urlsafe(32)
         )

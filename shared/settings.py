@@ -9,6 +9,7 @@ standard one) ``CLOUD_TASKS_EMULATOR_HOST``.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 
 from cryptography.fernet import Fernet
@@ -104,6 +105,28 @@ class Settings(BaseSettings):
     openrouter_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENROUTER_API_KEY")
     )
+    # Upstream answers (every model endpoint, catalog, Hub call) are read through one bounded
+    # reader (shared.providers.http): sizes are *decoded* bytes, after Content-Encoding, so a
+    # gzip bomb stops at the cap. A model answer is at most a few MiB of text (128k tokens is
+    # ~0.5 MiB) and OpenRouter's whole catalog ~2 MiB: 8 MiB leaves room and bounds 80
+    # concurrent calls of one instance to well under its memory. Past a cap the call fails
+    # with upstream_response_too_large (inference falls back, a run row is an error).
+    upstream_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # An error answer (non-2xx) is read up to this much and the rest dropped (we keep only
+    # the upstream's message, 500 characters of it).
+    upstream_max_error_body_bytes: int = Field(default=64 * 1024, gt=0)
+    # One SSE line, and one SSE event's data: a stream chunk is a few hundred bytes.
+    upstream_max_sse_line_bytes: int = Field(default=1024 * 1024, gt=0)
+    # The text a stream may deliver in total (UTF-8 bytes of its deltas), as a body would.
+    upstream_max_stream_output_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # Egress policy (shared.providers.egress): addresses every upstream connection may reach
+    # although they are loopback/private/link-local/...; comma-separated CIDRs. Production
+    # leaves it empty (only public addresses); the local stack and tests allow loopback for
+    # the simulator. Refused: endpoint_not_allowed (422 at add time, a provider error at call).
+    egress_allow_cidrs: str = ""
+    # The longest token (auth header value) a custom or Hugging Face endpoint may be given.
+    endpoint_token_max_chars: int = Field(default=8192, gt=0)
+
     # Runs: rows per shard task, rows evaluated at once inside a shard, shards assumed to run
     # in parallel (the queue's max concurrent dispatches) for estimates, and per-call limits.
     run_shard_size: int = 25
@@ -160,6 +183,14 @@ class Settings(BaseSettings):
                     " `python -c 'from cryptography.fernet import Fernet;"
                     " print(Fernet.generate_key().decode())'`)"
                 ) from exc
+        return value
+
+    @field_validator("egress_allow_cidrs")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the part
         return value
 
 

@@ -57,9 +57,15 @@ def tasks_client() -> tasks_v2.CloudTasksClient:
 
 @lru_cache(maxsize=1)
 def http_client() -> httpx.Client:
+    from shared.providers.egress import EgressPolicy
     from shared.providers.http import new_client
+    from shared.providers.reading import ReadLimits
 
-    return new_client()
+    settings = get_settings()
+    return new_client(
+        egress=EgressPolicy.from_setting(settings.egress_allow_cidrs),
+        read_limits=ReadLimits.from_settings(settings),
+    )
 
 
 def settings() -> Settings:

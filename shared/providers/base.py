@@ -22,15 +22,18 @@ from typing import Any, Protocol
 
 import httpx
 
-from shared.providers.errors import InvalidUpstreamResponse, UpstreamUnavailable
+from shared.providers.errors import InvalidUpstreamResponse, ProviderError, UpstreamUnavailable
 from shared.providers.http import (
     error_for_status,
     json_of,
+    limits_of,
     provider_message_of,
     raise_for_upstream,
+    read_answer,
     send,
     translating,
 )
+from shared.providers.reading import iter_decoded, iter_lines, too_large
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,44 @@ class Endpoint(Protocol):
         early closes the upstream connection.
         """
         ...
+
+
+class GuardedEndpoint:
+    """An endpoint behind the provider boundary: every exception its calls raise, reading and
+    parsing included (a 1000-deep JSON answer's RecursionError, a header httpx refuses),
+    leaves as a ProviderError. ``shared.providers.factory`` wraps every endpoint it builds."""
+
+    def __init__(self, inner: Endpoint) -> None:
+        self.inner = inner
+        self.label = inner.label
+
+    def complete(self, request: ChatRequest, *, timeout: httpx.Timeout | float) -> Completion:
+        with translating(self.label):
+            return self.inner.complete(request, timeout=timeout)
+
+    def stream(
+        self, request: ChatRequest, *, timeout: httpx.Timeout | float
+    ) -> Iterator[StreamEvent]:
+        with translating(self.label):
+            yield from self.inner.stream(request, timeout=timeout)
+
+
+class UnusableEndpoint:
+    """A stored config we can no longer build (it predates a check): every call fails with
+    ``error``, so a run scores that model's rows as errors instead of failing its shard."""
+
+    def __init__(self, label: str, error: ProviderError) -> None:
+        self.label = label
+        self._error = error
+
+    def complete(self, request: ChatRequest, *, timeout: httpx.Timeout | float) -> Completion:
+        raise self._error
+
+    def stream(
+        self, request: ChatRequest, *, timeout: httpx.Timeout | float
+    ) -> Iterator[StreamEvent]:
+        raise self._error
+        yield  # a generator, like every endpoint's stream  # pragma: no cover
 
 
 def as_timeout(timeout: httpx.Timeout | float) -> httpx.Timeout:
@@ -146,14 +187,18 @@ def raise_embedded_error(data: dict[str, Any], *, label: str) -> None:
     )
 
 
-def iter_sse_chat(lines: Iterable[str], *, label: str) -> Iterator[dict[str, Any] | None]:
+def iter_sse_chat(
+    lines: Iterable[str], *, label: str, max_event_bytes: int | None = None
+) -> Iterator[dict[str, Any] | None]:
     """Parse an OpenAI-style SSE stream into its JSON chunks; ``None`` stands for ``[DONE]``.
 
     Follows the SSE framing: ``data:`` lines accumulate until a blank line ends the event, and
     lines starting with ``:`` (OpenRouter's ``: OPENROUTER PROCESSING`` keep-alives) are comments.
     An error event (OpenRouter reports failures after the 200 that way) raises ProviderError.
+    One event's data may hold at most ``max_event_bytes`` characters (the SSE line cap).
     """
     data_lines: list[str] = []
+    size = 0
     for line in itertools.chain(lines, [""]):
         if line.startswith(":"):
             continue
@@ -161,7 +206,16 @@ def iter_sse_chat(lines: Iterable[str], *, label: str) -> Iterator[dict[str, Any
             field, _, value = line.partition(":")
             if field == "data":
                 data_lines.append(value.removeprefix(" "))
+                size += len(data_lines[-1]) + 1
+                if max_event_bytes is not None and size > max_event_bytes:
+                    raise too_large(
+                        label,
+                        "one event of the stream",
+                        setting="upstream_max_sse_line_bytes",
+                        limit=max_event_bytes,
+                    )
             continue
+        size = 0
         if not data_lines:
             continue
         payload = "\n".join(data_lines)
@@ -237,28 +291,41 @@ def stream_chat(
     started = time.perf_counter()
     accumulator = StreamAccumulator(label=label)
     done = False
+    limits = limits_of(client)
     with (
         translating(label),
         client.stream("POST", url, json=body, headers=headers, timeout=timeout) as response,
     ):
-        if not 200 <= response.status_code < 300:
-            response.read()
-            raise_for_upstream(response, label=label, secrets=secrets)
-        if "application/json" in response.headers.get("content-type", ""):
-            response.read()
+        if not 200 <= response.status_code < 300 or "application/json" in response.headers.get(
+            "content-type", ""
+        ):
+            answer = read_answer(client, response, label=label)
+            raise_for_upstream(answer, label=label, secrets=secrets)
             latency_ms = (time.perf_counter() - started) * 1000.0
             completion = parse_chat_completion(
-                json_of(response, label=label), label=label, latency_ms=latency_ms
+                json_of(answer, label=label), label=label, latency_ms=latency_ms
             )
             if completion.output:
                 yield StreamEvent(delta=completion.output)
             yield StreamEvent(completion=completion)
             return
-        for chunk in iter_sse_chat(response.iter_lines(), label=label):
+        lines = iter_lines(
+            iter_decoded(response, label=label),
+            max_line=limits.sse_line_bytes,
+            label=label,
+        )
+        for chunk in iter_sse_chat(lines, label=label, max_event_bytes=limits.sse_line_bytes):
             if chunk is None:
                 done = True
                 break
             delta = accumulator.add(chunk)
+            if accumulator.output_bytes > limits.stream_output_bytes:
+                raise too_large(
+                    label,
+                    "the streamed answer",
+                    setting="upstream_max_stream_output_bytes",
+                    limit=limits.stream_output_bytes,
+                )
             if delta:
                 yield StreamEvent(delta=delta)
     if not done and accumulator.finish_reason is None:
@@ -273,6 +340,7 @@ class StreamAccumulator:
     def __init__(self, *, label: str) -> None:
         self.label = label
         self.parts: list[str] = []
+        self.output_bytes = 0  # UTF-8 bytes of the deltas so far (the stream output cap)
         self.model: str | None = None
         self.finish_reason: str | None = None
         self.refusal = False
@@ -296,6 +364,7 @@ class StreamAccumulator:
         text = _content_text(delta.get("content")) or ""
         if text:
             self.parts.append(text)
+            self.output_bytes += len(text.encode("utf-8", "surrogatepass"))
         return text
 
     def completion(self, *, latency_ms: float) -> Completion:

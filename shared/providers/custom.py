@@ -47,9 +47,43 @@ _RESERVED_HEADERS = {
     "content-type",
     "transfer-encoding",
     "connection",
+    "accept-encoding",  # we decode gzip and deflate ourselves, bounded, and ask for no other
     "metadata-flavor",
     "x-google-metadata-request",
 }
+
+
+# What an HTTP header value may hold here: printable ASCII, no CR/LF, no edge whitespace.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+
+
+def auth_problem(
+    *, method: str, header_name: str | None, token: str | None, max_token_chars: int
+) -> str | None:
+    """Why this auth could not be sent as HTTP headers (checked when a model is added), or None.
+
+    Checking here rather than at call time means a stored model can always build its request:
+    h11 refuses a header name outside RFC 9110's token characters or a value with CR/LF,
+    and httpx refuses a value that is not ASCII.
+    """
+    if method == "header":
+        name = header_name or ""
+        if not _HEADER_NAME.match(name) or len(name) > 100:
+            return "auth.header_name must be a valid HTTP header name (letters, digits, '-')"
+        if name.lower() in _RESERVED_HEADERS:
+            return f"auth.header_name {name} cannot be used: it is set by the request itself"
+    if token is not None:
+        if len(token) > max_token_chars:
+            return (
+                f"the token is longer than {max_token_chars} characters"
+                " (the limit DRGERO_ENDPOINT_TOKEN_MAX_CHARS)"
+            )
+        if not _HEADER_VALUE.fullmatch(token):
+            return (
+                "the token must be printable ASCII, without line breaks or spaces at either"
+                " end (it is sent as an HTTP header value)"
+            )
+    return None
 
 
 @dataclass(frozen=True)

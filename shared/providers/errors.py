@@ -12,10 +12,17 @@ Hierarchy::
     ProviderError
     ├── RateLimited              429                                      retryable
     ├── UpstreamUnavailable      5xx, connection refused/reset, bad gateway retryable
+    │   ├── UpstreamResponseTooLarge  an answer past a read cap (decoded bytes, SSE line,
+    │   │                             streamed output): not retried, inference falls back
+    │   └── EndpointNotAllowed   the egress policy refused the address (loopback, private,
+    │                            metadata...): not retried, inference falls back
     ├── UpstreamTimeout          our timeout fired, or the upstream's 408  retryable
     ├── UpstreamAuthFailed       401/403: wrong, revoked or unscoped key
     ├── UpstreamRejected         any other 4xx (bad request, 402 no credits, unknown model)
-    ├── InvalidUpstreamResponse  2xx we cannot use: not JSON, a missing or null field
+    ├── InvalidUpstreamResponse  2xx we cannot use: not JSON, too deep, a missing or null
+    │                            field, or anything else reading it raised
+    ├── RequestNotSendable       the stored config makes a request HTTP refuses to send (a
+    │                            header name or token that is not valid HTTP)
     ├── NotSupported             the endpoint cannot do this (e.g. stream a JSON endpoint)
     ├── MissingCredentials       we have no key/token to send (nothing was called)
     └── DatasetError             reading a GET dataset from the Hub
@@ -29,6 +36,7 @@ Hierarchy::
 
 The two ``ValueError`` classes are about what a user typed, not about an upstream: they are
 raised before any network call. Services map all of these onto ``shared.errors`` once.
+Every class has a ``code``: the public error code a service reports for it.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ class ProviderError(Exception):
     """An upstream call failed; ``retryable`` says whether the same call may succeed later."""
 
     default_retryable: ClassVar[bool] = False
+    code: ClassVar[str] = "upstream_error"
 
     def __init__(
         self,
@@ -65,14 +74,39 @@ class ProviderError(Exception):
 
 class RateLimited(ProviderError):
     default_retryable = True
+    code = "upstream_rate_limited"
 
 
 class UpstreamUnavailable(ProviderError):
     default_retryable = True
 
 
+class UpstreamResponseTooLarge(UpstreamUnavailable):
+    """An answer went past ``limit`` bytes (the setting ``setting``); nothing more was read."""
+
+    default_retryable = False  # the same call would send the same answer
+    code = "upstream_response_too_large"
+
+    def __init__(self, message: str, *, setting: str, limit: int) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.limit = limit
+
+
+class EndpointNotAllowed(UpstreamUnavailable):
+    """The egress policy refused where a URL leads (``reason`` says which kind of address)."""
+
+    default_retryable = False
+    code = "endpoint_not_allowed"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class UpstreamTimeout(ProviderError):
     default_retryable = True
+    code = "upstream_timeout"
 
 
 class UpstreamAuthFailed(ProviderError):
@@ -85,6 +119,10 @@ class UpstreamRejected(ProviderError):
 
 class InvalidUpstreamResponse(ProviderError):
     pass
+
+
+class RequestNotSendable(ProviderError):
+    code = "endpoint_config_invalid"
 
 
 class NotSupported(ProviderError):

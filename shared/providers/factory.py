@@ -10,6 +10,9 @@ run)::
     {"platform": "huggingface", "endpoint": "https://...", "secret_ref"?: "...", "model"?: "..."}
     {"platform": "drgero", "resolved": {<one of the above>}}
 
+Every endpoint built here sits behind the provider boundary (``GuardedEndpoint``): whatever a
+call raises leaves it as a ProviderError.
+
 Secrets are never in a config: ``secret_ref`` names one in ``secrets``, which the caller has
 already decrypted. A config we cannot build raises ModelConfigInvalid (a ValueError); a model
 whose credential is missing raises MissingCredentials (a ProviderError), before any call.
@@ -22,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from shared.providers.base import Endpoint
+from shared.providers.base import Endpoint, GuardedEndpoint
 from shared.providers.custom import AuthConfig, CustomEndpoint, ResponseFormat
 from shared.providers.errors import MissingCredentials, ModelConfigInvalid
 from shared.providers.huggingface import HuggingFaceEndpoint
@@ -37,13 +40,29 @@ def build_endpoint(
     settings: Settings,
     openrouter_key: str | None,
     secrets: Mapping[str, str],
+) -> GuardedEndpoint:
+    """The endpoint behind the provider boundary (see :class:`GuardedEndpoint`)."""
+    return GuardedEndpoint(
+        _build(
+            model, client=client, settings=settings, openrouter_key=openrouter_key, secrets=secrets
+        )
+    )
+
+
+def _build(
+    model: Mapping[str, Any],
+    *,
+    client: httpx.Client,
+    settings: Settings,
+    openrouter_key: str | None,
+    secrets: Mapping[str, str],
 ) -> Endpoint:
     platform = model.get("platform")
     if platform == "drgero":
         resolved = model.get("resolved")
         if not isinstance(resolved, Mapping) or resolved.get("platform") == "drgero":
             raise ModelConfigInvalid("a Dr.Gero model needs a resolved non-drgero endpoint")
-        return build_endpoint(
+        return _build(
             resolved,
             client=client,
             settings=settings,

@@ -1,10 +1,14 @@
-"""HTTP plumbing shared by every provider: the pooled client, error translation, retries.
+"""HTTP plumbing shared by every provider: the pooled client, bounded reads, errors, retries.
 
-* :func:`new_client` builds the one pooled ``httpx.Client`` an instance uses for every upstream
-  (``shared.wiring`` caches it). Redirects are not followed unless a call asks (only Hub file
-  downloads do), so a model endpoint cannot bounce a request somewhere else.
-* :func:`send` and :func:`translating` turn transport failures and HTTP error statuses into
-  the :mod:`shared.providers.errors` tree, with the upstream's own message scrubbed of secrets.
+* :func:`new_client` builds the one pooled client an instance uses for every upstream
+  (``shared.wiring`` caches it): its transport connects only where the egress policy allows
+  (:mod:`shared.providers.egress`) and it carries the read caps (:class:`ReadLimits`).
+  Redirects are not followed unless a call asks (only Hub file downloads do), so a model
+  endpoint cannot bounce a request somewhere else; a followed redirect is checked like any
+  connection.
+* :func:`send` reads one answer through the bounded reader (:mod:`shared.providers.reading`);
+  :func:`translating` is the provider boundary: whatever sending or reading raises leaves it
+  as a :mod:`shared.providers.errors` error, with the upstream's message scrubbed of secrets.
 * :func:`call_with_retries` retries a call on retryable errors: exponential backoff with full
   jitter, never sooner than the upstream's ``Retry-After``, never past a deadline.
 """
@@ -23,19 +27,23 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 
 from shared.logs import scrub
+from shared.providers.egress import EgressBackend, EgressPolicy
 from shared.providers.errors import (
     InvalidUpstreamResponse,
     ModelConfigInvalid,
     ProviderError,
     RateLimited,
+    RequestNotSendable,
     UpstreamAuthFailed,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from shared.providers.reading import ACCEPT_ENCODING, ReadLimits, read_body
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -50,18 +58,62 @@ _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
 _METADATA_HOSTS = {"metadata.google.internal", "metadata", "metadata.goog"}
 
 
-def new_client(*, max_connections: int = 100) -> httpx.Client:
-    """One pooled client for every upstream call of this instance."""
-    return httpx.Client(
-        timeout=DEFAULT_TIMEOUT,
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=30.0,
-        ),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
+class UpstreamClient(httpx.Client):
+    """The pooled client, with the read caps every provider read honours."""
+
+    def __init__(self, *, read_limits: ReadLimits, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.read_limits = read_limits
+
+
+class EgressTransport(httpx.HTTPTransport):
+    """httpx's transport over a connection pool whose network backend is the egress policy's.
+
+    httpx builds its pool without a ``network_backend`` argument, so the pool is rebuilt here
+    with the same settings and ours (``handle_request`` and ``close`` use ``self._pool``).
+    """
+
+    def __init__(self, *, policy: EgressPolicy, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=EgressBackend(policy),
+        )
+
+
+def new_client(
+    *,
+    max_connections: int = 100,
+    egress: EgressPolicy | None = None,
+    read_limits: ReadLimits | None = None,
+) -> UpstreamClient:
+    """One pooled client for every upstream call of this instance.
+
+    ``egress`` defaults to the production policy (public addresses only). The environment's
+    proxy and netrc settings are ignored (``trust_env=False``): a proxy would be the only
+    address the policy sees.
+    """
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=30.0,
     )
+    return UpstreamClient(
+        read_limits=read_limits or ReadLimits(),
+        timeout=DEFAULT_TIMEOUT,
+        transport=EgressTransport(policy=egress or EgressPolicy(), limits=limits),
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def limits_of(client: httpx.Client) -> ReadLimits:
+    """The client's read caps (the defaults for a plain ``httpx.Client``)."""
+    return client.read_limits if isinstance(client, UpstreamClient) else ReadLimits()
 
 
 def call_with_retries(
@@ -118,24 +170,48 @@ def send(
     secrets: Iterable[str | None] = (),
     **kwargs: Any,
 ) -> httpx.Response:
-    """One request, read fully; a transport failure or an error status raises ProviderError."""
+    """One request, its answer read within the body cap; failures raise ProviderError."""
     with translating(label):
-        response = client.request(method, url, timeout=timeout, **kwargs)
-    raise_for_upstream(response, label=label, secrets=secrets)
+        with client.stream(method, url, timeout=timeout, **kwargs) as streamed:
+            response = read_answer(client, streamed, label=label)
+        raise_for_upstream(response, label=label, secrets=secrets)
     return response
+
+
+def read_answer(client: httpx.Client, response: httpx.Response, *, label: str) -> httpx.Response:
+    """A streamed response read into memory: 2xx within the body cap, errors truncated."""
+    limits = limits_of(client)
+    if 200 <= response.status_code < 300:
+        return read_body(response, limit=limits.body_bytes, label=label)
+    return read_body(response, limit=limits.error_body_bytes, label=label, truncate=True)
 
 
 @contextmanager
 def translating(label: str) -> Iterator[None]:
-    """Translate httpx transport errors raised inside the block (also while streaming)."""
+    """The provider boundary: whatever the block raises (also while streaming) leaves it as a
+    ProviderError, so no upstream answer can fail a caller in a way it does not expect."""
     try:
         yield
+    except ProviderError:
+        raise
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(
             f"{label}: no answer within the timeout ({type(exc).__name__})"
         ) from exc
+    except (httpx.LocalProtocolError, UnicodeEncodeError) as exc:
+        # h11 refused a header we built, or a header value is not ASCII: the stored config.
+        raise RequestNotSendable(
+            f"{label}: the request could not be sent: a header name or token of this model"
+            f" is not valid HTTP ({type(exc).__name__}); set the model's auth again"
+        ) from exc
     except httpx.TransportError as exc:
         raise UpstreamUnavailable(f"{label}: the connection failed ({type(exc).__name__})") from exc
+    except RecursionError as exc:
+        raise InvalidUpstreamResponse(f"{label}: the answer is nested too deeply") from exc
+    except Exception as exc:  # the boundary: any other failure is the answer's
+        raise InvalidUpstreamResponse(
+            f"{label}: the answer could not be read ({type(exc).__name__})"
+        ) from exc
 
 
 def raise_for_upstream(
@@ -182,7 +258,9 @@ def error_for_status(
 def json_of(response: httpx.Response, *, label: str) -> Any:
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError as exc:
+        raise InvalidUpstreamResponse(f"{label}: the JSON answer is nested too deeply") from exc
+    except ValueError as exc:  # not JSON, not UTF-8, or a number past int's digit limit
         raise InvalidUpstreamResponse(f"{label}: the response is not valid JSON") from exc
 
 
@@ -190,7 +268,7 @@ def provider_message_from_response(response: httpx.Response) -> str | None:
     """The upstream's own error message: from its JSON error body, else its plain text."""
     try:
         data = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         content_type = response.headers.get("content-type", "")
         if "html" in content_type:
             return None
@@ -261,6 +339,44 @@ def checked_endpoint_url(url: str) -> httpx.URL:
     if host in _METADATA_HOSTS or _is_link_local(host):
         raise ModelConfigInvalid("endpoint must not point at the cloud metadata server")
     return parsed
+
+
+# Query parameter names that carry a credential (compared lower-cased, "-" read as "_").
+_CREDENTIAL_PARAMS = frozenset({
+    "key", "apikey", "api_key", "token", "access_token", "id_token", "auth", "auth_token",
+    "authorization", "secret", "client_secret", "password", "passwd", "pwd", "sig",
+    "signature", "code", "session", "sessionid", "x_api_key", "bearer", "jwt",
+})  # fmt: skip
+_CREDENTIAL_SUFFIXES = ("_key", "_token", "_secret", "_password", "_signature", "_sig")
+
+
+def credentials_in_url(url: str) -> str | None:
+    """What in ``url`` looks like a credential (userinfo, a key-like query parameter), or None.
+
+    Such URLs are refused when a model is added: the URL is shown to every reader of the
+    leaderboard, in labels and traces, while ``auth`` is stored encrypted and never shown.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return None
+    if parsed.userinfo:
+        return "the endpoint URL carries a user name or password (user:pass@)"
+    for name in parsed.params:
+        normal = name.lower().replace("-", "_")
+        if normal in _CREDENTIAL_PARAMS or normal.endswith(_CREDENTIAL_SUFFIXES):
+            return f"the endpoint URL carries a credential in its query ({name[:40]}=...)"
+    return None
+
+
+def endpoint_display(url: str) -> str:
+    """``host[:port]/path`` of a URL: what a label may show (no userinfo, no query)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1][:200]
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.host}{port}{parsed.path}"
 
 
 def endpoint_label(platform: str, url: httpx.URL) -> str:

@@ -41,9 +41,11 @@ from shared.providers.http import (
     endpoint_label,
     json_of,
     raise_for_upstream,
+    read_answer,
     send,
     translating,
 )
+from shared.providers.reading import iter_decoded
 
 HUB_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # A dataset download may be large: the read timeout bounds each wait for bytes, not the total.
@@ -144,9 +146,9 @@ class HuggingFaceHub:
             ) as response,
         ):
             if response.status_code >= 400:
-                response.read()
-                self._raise_for_dataset(response, url=url, label=label)
-            data = _inflate(response.iter_bytes(), url=url)
+                answer = read_answer(self._client, response, label=label)
+                self._raise_for_dataset(answer, url=url, label=label)
+            data = _inflate(iter_decoded(response, label=label), url=url)
             try:
                 yield from iter_lines(_split_lines(data, url=url, max_bytes=max_bytes))
             except JsonlError as exc:

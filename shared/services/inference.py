@@ -614,7 +614,7 @@ def _client_error(exc: ProviderError) -> DrGeroError:
         return ValidationFailed(
             f"the model refused the request: {exc}", code="upstream_rejected", **details
         )
-    return BadGateway(f"the model provider failed: {exc}", **details)
+    return BadGateway(f"the model provider failed: {exc}", code=exc.code, **details)
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:

@@ -32,8 +32,10 @@ from shared.domain.models import (
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.providers.errors import ProviderError
+from shared.providers.http import endpoint_display
 from shared.providers.openrouter import CatalogModel, EndpointStats, OpenRouterCatalog
 from shared.services.auth import Principal, load_leaderboard
+from shared.services.endpoints import check_endpoint
 from shared.services.integrations import openrouter_key
 from shared.storage.records import LeaderboardRecord
 from shared.wiring import Deps
@@ -212,6 +214,7 @@ def store_endpoint_config(
     deps: Deps, workspace_id: str, body: CustomModelIn | HuggingFaceModelIn, secret_ref: str
 ) -> dict[str, Any]:
     """The stored form of an endpoint: its token moves to the encrypted secret store."""
+    check_endpoint(deps, body)
     config: dict[str, Any] = {
         "platform": body.platform,
         "endpoint": body.endpoint,
@@ -233,9 +236,11 @@ def store_endpoint_config(
 
 
 def _default_label(config: dict[str, Any]) -> str:
+    """The model's name; for an endpoint without one, its host and path (never its query,
+    which every inference caller would see in /v1/models and traces)."""
     if config["platform"] in ("openrouter", "drgero"):
         return str(config["model_id"])
-    return str(config.get("model") or config["endpoint"])
+    return str(config.get("model") or endpoint_display(config["endpoint"]))
 
 
 def published_figures(model: CatalogModel, stats: EndpointStats | None) -> dict[str, Any]:

@@ -16,11 +16,22 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.ports import LOOPBACK_EGRESS_CIDRS
+from shared.providers.egress import EgressPolicy
+from shared.providers.http import UpstreamClient, new_client
+from shared.providers.reading import ReadLimits
 from simulator.config import SimulatorConfig
 from simulator.server import Simulator
 
 OPENROUTER_KEY = "sk-or-v1-test0123456789abcdef"
 HF_TOKEN = "hf_testtoken0123456789"
+
+
+def loopback_client(read_limits: ReadLimits | None = None) -> UpstreamClient:
+    """The production client, but allowed to reach loopback (the simulator), as the stack is."""
+    return new_client(
+        egress=EgressPolicy.from_setting(LOOPBACK_EGRESS_CIDRS), read_limits=read_limits
+    )
 
 
 def never_sleep(seconds: float) -> None:

@@ -16,9 +16,8 @@ from shared.providers.errors import (
     UpstreamAuthFailed,
     UpstreamUnavailable,
 )
-from shared.providers.http import new_client
 from simulator.server import Simulator
-from tests.providers import SimControl, running_simulator
+from tests.providers import SimControl, loopback_client, running_simulator
 
 QUESTION = "How many legs does a spider have?"
 ANSWER = "Eight legs."
@@ -68,7 +67,7 @@ def fresh_simulator(control: SimControl) -> None:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
-    with new_client() as client:
+    with loopback_client() as client:
         yield client
 
 

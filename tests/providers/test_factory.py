@@ -8,16 +8,15 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.providers.base import ChatRequest, Endpoint
+from shared.providers.base import ChatRequest, Endpoint, GuardedEndpoint
 from shared.providers.custom import CustomEndpoint
 from shared.providers.errors import MissingCredentials, ModelConfigInvalid, ProviderError
 from shared.providers.factory import build_endpoint
-from shared.providers.http import new_client
 from shared.providers.huggingface import HuggingFaceEndpoint
 from shared.providers.openrouter import OpenRouterEndpoint
 from shared.settings import Settings
 from simulator.server import Simulator
-from tests.providers import HF_TOKEN, OPENROUTER_KEY, SimControl, running_simulator
+from tests.providers import HF_TOKEN, OPENROUTER_KEY, SimControl, loopback_client, running_simulator
 
 QUESTION = "What colour is the sky on a clear day?"
 ANSWER = "Blue"
@@ -48,7 +47,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
-    with new_client() as client:
+    with loopback_client() as client:
         yield client
 
 
@@ -105,7 +104,7 @@ def test_each_platform_builds_and_answers(
     direct = build(configs(sim)[platform], client, settings)
     drgero = build({"platform": "drgero", "resolved": configs(sim)[platform]}, client, settings)
     for target in (direct, drgero):
-        assert isinstance(target, kind)
+        assert isinstance(target, GuardedEndpoint) and isinstance(target.inner, kind)
         assert target.label.startswith(platform + ":")
         assert target.complete(request, timeout=TIMEOUT).output == ANSWER
 
@@ -176,4 +175,4 @@ def test_hf_endpoint_without_secret_ref_has_no_token(
     sim: Simulator, client: httpx.Client, settings: Settings
 ) -> None:
     target = build({"platform": "huggingface", "endpoint": "https://x.example"}, client, settings)
-    assert isinstance(target, HuggingFaceEndpoint)
+    assert isinstance(target.inner, HuggingFaceEndpoint)

@@ -19,10 +19,9 @@ from shared.providers.errors import (
     MissingCredentials,
     UpstreamAuthFailed,
 )
-from shared.providers.http import new_client
 from shared.providers.huggingface import HuggingFaceEndpoint, HuggingFaceHub
 from simulator.server import Simulator
-from tests.providers import HF_TOKEN, SimControl, running_simulator
+from tests.providers import HF_TOKEN, SimControl, loopback_client, running_simulator
 
 QUESTION = "Translate 'good morning' to French."
 ANSWER = "Bonjour"
@@ -58,7 +57,7 @@ def control(sim: Simulator) -> Iterator[SimControl]:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
-    with new_client() as client:
+    with loopback_client() as client:
         yield client
 
 

@@ -17,10 +17,16 @@ from shared.providers.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from shared.providers.http import call_with_retries, new_client
+from shared.providers.http import call_with_retries
 from shared.providers.openrouter import OpenRouterCatalog, OpenRouterEndpoint
 from simulator.server import Simulator
-from tests.providers import OPENROUTER_KEY, SimControl, never_sleep, running_simulator
+from tests.providers import (
+    OPENROUTER_KEY,
+    SimControl,
+    loopback_client,
+    never_sleep,
+    running_simulator,
+)
 
 MODEL = "acme/fast-8b"
 QUESTION = "What is the capital of France?"
@@ -71,7 +77,7 @@ def fresh_simulator(control: SimControl) -> None:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
-    with new_client() as client:
+    with loopback_client() as client:
         yield client
 
 
