@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     inference_max_body_bytes: int = 4 * 1024 * 1024
     inference_cache_seconds: float = 5.0
 
+    # Scoring: the longest model output, expected answer or judge answer that is compared or
+    # read (characters). Longer outputs fail, longer expected answers are not scored, longer
+    # judge answers are unparseable; each says so in the row's detail. Equal to
+    # ``shared.domain.scoring.DEFAULT_MAX_CHARS`` (a unit test keeps them equal).
+    scoring_max_chars: int = Field(default=256 * 1024, ge=1)
+
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts stored provider credentials.
     # Integrations refuse to store secrets while it is unset.
     secrets_key: SecretStr | None = None
