@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     inference_max_body_bytes: int = 4 * 1024 * 1024
     inference_cache_seconds: float = 5.0
 
+    # GET datasets (a .jsonl / .jsonl.gz file on the Hugging Face Hub). The most bytes read,
+    # uncompressed (validation and the copy a run pins; 413 dataset_too_large), the most valid
+    # rows a run pins (422 dataset_too_many_rows; the run fails naming it), and the longest
+    # line of the file (422 dataset_invalid). ``dataset_max_line_bytes`` is the default of
+    # ``shared.providers.huggingface.MAX_LINE_BYTES``.
+    dataset_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    dataset_max_rows: int = Field(default=100_000, ge=1)
+    dataset_max_line_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+
     # Scoring: the longest model output, expected answer or judge answer that is compared or
     # read (characters). Longer outputs fail, longer expected answers are not scored, longer
     # judge answers are unparseable; each says so in the row's detail. Equal to
