@@ -176,7 +176,7 @@ def parse_judge_answer(
     if len(text) > max_chars:
         raise UnparseableJudgeAnswer(
             f"the judge answer is {len(text)} characters, over the scoring limit of {max_chars}"
-            f" characters (scoring_max_chars). Answer: {_snippet(text[: _ANSWER_SNIPPET * 2])}"
+            f" characters (DRGERO_SCORING_MAX_CHARS). Answer: {_snippet(text[:_ANSWER_SNIPPET])}"
         )
     verdict = _find_verdict_object(text)
     raw = _read_score(verdict["score"], config.scale, text)

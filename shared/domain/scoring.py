@@ -158,13 +158,13 @@ def score_exact(
             None,
             None,
             f"the expected answer is {len(expected)} characters, longer than the scoring limit"
-            f" of {max_chars} characters (scoring_max_chars); not scored",
+            f" of {max_chars} characters (DRGERO_SCORING_MAX_CHARS); not scored",
         )
     if len(output) > max_chars:
         return _result(
             False,
             f"the output is {len(output)} characters, longer than the scoring limit of"
-            f" {max_chars} characters (scoring_max_chars); not compared",
+            f" {max_chars} characters (DRGERO_SCORING_MAX_CHARS); not compared",
         )
     if config.strip_code_fences:
         output = strip_code_fence(output)

@@ -23,6 +23,7 @@ from shared.providers.errors import (
 )
 from shared.providers.http import new_client
 from shared.providers.huggingface import MAX_LINE_BYTES, HuggingFaceEndpoint, HuggingFaceHub
+from shared.settings import Settings
 from simulator.server import Simulator
 from tests.providers import HF_TOKEN, SimControl, running_simulator
 
@@ -310,3 +311,7 @@ def test_a_long_line_in_many_small_chunks_is_read_in_linear_time(
     [row] = list(hub(sim, client).open_rows(url))
     assert len(row["input"]) == len(line) - 13
     assert time.perf_counter() - started < 3.0
+
+
+def test_the_line_limit_default_is_the_settings_default() -> None:
+    assert Settings().dataset_max_line_bytes == MAX_LINE_BYTES
