@@ -158,6 +158,21 @@ class Settings(BaseSettings):
     # candidate_limit_reached. Every run calls every candidate on every row.
     max_candidates_per_leaderboard: int = Field(default=50, ge=1)
 
+    # GET datasets (a .jsonl / .jsonl.gz file on the Hugging Face Hub). The most bytes read,
+    # uncompressed (validation and the copy a run pins; 413 dataset_too_large), the most valid
+    # rows a run pins (422 dataset_too_many_rows; the run fails naming it), and the longest
+    # line of the file (422 dataset_invalid). ``dataset_max_line_bytes`` is the default of
+    # ``shared.providers.huggingface.MAX_LINE_BYTES``.
+    dataset_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    dataset_max_rows: int = Field(default=100_000, ge=1)
+    dataset_max_line_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+
+    # Scoring: the longest model output, expected answer or judge answer that is compared or
+    # read (characters). Longer outputs fail, longer expected answers are not scored, longer
+    # judge answers are unparseable; each says so in the row's detail. Equal to
+    # ``shared.domain.scoring.DEFAULT_MAX_CHARS`` (a unit test keeps them equal).
+    scoring_max_chars: int = Field(default=256 * 1024, ge=1)
+
     # Fernet keys (urlsafe base64 of 32 bytes each) that encrypt stored provider credentials,
     # comma-separated: the first encrypts, every one decrypts (rotation: put the new key
     # first, run ``python -m shared.cli secrets re-encrypt``, then drop the old one). A

@@ -28,6 +28,9 @@ Reading the answer (:func:`parse_judge_answer`) is tolerant of form, strict abou
 - ``score`` is a JSON number, or a string holding one (``"7"``, ``" 0.5 "``). On the binary scale
   ``true``/``false`` are read as 1/0. ``reason`` is optional (empty when missing); a non-string
   reason is turned into its JSON text.
+- Reading is bounded: an answer longer than the scoring limit (``scoring_max_chars``) is
+  unparseable, at most the first 64 places where an object may start are tried, and JSON
+  nested deeper than Python's parser goes (about 1000 levels) is not read.
 - Scores are normalised to 0..1: ``binary`` accepts exactly 0 or 1; ``0-1`` any number in
   [0, 1]; ``1-10`` any number in [1, 10], mapped to ``(score - 1) / 9``. A score outside its scale
   is refused, never clamped: a judge that answers 7 on a 0-1 scale misread the instructions, and
@@ -42,6 +45,7 @@ of zero, which would blame the candidate for the judge's failure.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -50,7 +54,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.scoring import strip_code_fence
+from shared.domain.scoring import DEFAULT_MAX_CHARS, strip_code_fence
 
 Scale = Literal["binary", "0-1", "1-10"]
 
@@ -162,18 +166,36 @@ def judge_response_format() -> dict[str, Any]:
     }
 
 
-def parse_judge_answer(text: str, config: JudgeConfig) -> JudgeVerdict:
-    """The verdict in a judge's answer; UnparseableJudgeAnswer when there is none."""
+def parse_judge_answer(
+    text: str, config: JudgeConfig, *, max_chars: int = DEFAULT_MAX_CHARS
+) -> JudgeVerdict:
+    """The verdict in a judge's answer; UnparseableJudgeAnswer when there is none.
+
+    An answer longer than ``max_chars`` (the deployment's ``scoring_max_chars``) is not read.
+    """
+    if len(text) > max_chars:
+        raise UnparseableJudgeAnswer(
+            f"the judge answer is {len(text)} characters, over the scoring limit of {max_chars}"
+            f" characters (DRGERO_SCORING_MAX_CHARS). Answer: {_snippet(text[:_ANSWER_SNIPPET])}"
+        )
     verdict = _find_verdict_object(text)
     raw = _read_score(verdict["score"], config.scale, text)
     score = _normalise(raw, config.scale, text)
     reason = verdict.get("reason", "")
     if not isinstance(reason, str):
-        reason = json.dumps(reason, ensure_ascii=False)
+        try:
+            reason = json.dumps(reason, ensure_ascii=False)
+        except RecursionError:  # nested deeper than the encoder goes
+            reason = "(a reason too deeply nested to show)"
     return JudgeVerdict(score, reason.strip(), raw, score >= config.pass_threshold)
 
 
 _DECODER = json.JSONDecoder()
+# Where a JSON object may start: "{" then a key or "}". Only the first few are tried: each try
+# may read up to the end of the answer (and a failed one measures its position from the start),
+# so trying every brace of a hostile answer would take time quadratic in its length.
+_OBJECT_START = re.compile(r'\{\s*["}]')
+_MAX_OBJECT_STARTS = 64
 
 
 def _find_verdict_object(text: str) -> dict[str, Any]:
@@ -181,15 +203,16 @@ def _find_verdict_object(text: str) -> dict[str, Any]:
     for candidate in candidates:
         try:
             value = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: valid JSON, nested too deep
             continue
         if isinstance(value, dict) and "score" in value:
             return value
     saw_object = False
-    for start in (m.start() for m in re.finditer(r"\{", text)):
+    starts = (m.start() for m in _OBJECT_START.finditer(text))
+    for start in itertools.islice(starts, _MAX_OBJECT_STARTS):
         try:
             value, _end = _DECODER.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, dict):
             saw_object = True

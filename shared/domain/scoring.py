@@ -36,11 +36,22 @@ in this order.
 5. **Match** (``match``): ``exact`` — the normalised strings are equal; ``contains`` — the
    normalised expected answer occurs in the normalised output (an empty expected answer is
    contained only in an empty output, not in every output); ``regex`` — the expected answer is a
-   Python regular expression that must match the whole normalised output (``re.fullmatch``;
-   ``case`` makes it case-insensitive instead of case-folding, the pattern itself is never
-   normalised, and ``.`` does not match newlines unless the pattern says ``(?s)``). An invalid
-   pattern scores ``None`` with the compiler's message, like a row without an answer: it is the
-   dataset's fault, not the model's.
+   regular expression in `RE2 syntax <https://github.com/google/re2/wiki/Syntax>`_ that must
+   match the whole normalised output (``case`` makes it case-insensitive instead of
+   case-folding, the pattern itself is never normalised, and ``.`` does not match newlines
+   unless the pattern says ``(?s)``). RE2 runs in time linear in the output, whatever the
+   pattern, so a pushed row cannot freeze a worker; the price is that backreferences
+   (``\\1``), lookaround (``(?=``, ``(?<!``), possessive quantifiers and ``\\Z`` (write ``\\z``)
+   are not supported, and ``\\d``, ``\\w``, ``\\s``, ``\\b`` are ASCII (``\\pL``, ``\\pN`` are the
+   Unicode classes). A pattern RE2 cannot compile (:func:`check_pattern` says why) scores
+   ``None`` with RE2's message, like a row without an answer: it is the dataset's fault, not the
+   model's.
+
+**Bounds.** Everything above takes time linear in the two strings (numbers are read by a
+scanner, not a backtracking pattern). Strings longer than ``max_chars`` (the deployment's
+``scoring_max_chars``) are not compared: an output that long fails, an expected answer that
+long is not scored. JSON nested deeper than Python's parser reads (about 1000 levels) counts as
+not JSON, and the comparison falls through to text.
 
 JSON and the tolerances only make sense with ``match: "exact"``; other combinations are refused
 when the config is validated.
@@ -53,9 +64,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
 from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Normalisation = Literal["trim", "case", "whitespace", "punctuation", "unicode"]
@@ -68,6 +80,10 @@ NORMALISATION_ORDER: tuple[Normalisation, ...] = (
 )
 
 _Tolerance = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# The longest output or expected answer that is compared; the default of the deployment's
+# ``Settings.scoring_max_chars`` (the domain reads no settings: services pass theirs in). A
+# pushed row is at most 256 KiB, so an expected answer is never cut by the default.
+DEFAULT_MAX_CHARS = 256 * 1024
 
 
 def _default_normalisation() -> list[Normalisation]:
@@ -126,10 +142,30 @@ def _result(passed: bool, detail: str) -> Score:
     return Score(1.0 if passed else 0.0, passed, detail)
 
 
-def score_exact(output: str, expected: str | None, config: ExactConfig) -> Score:
-    """Compare ``output`` with ``expected`` under ``config`` (see the module docstring)."""
+def score_exact(
+    output: str, expected: str | None, config: ExactConfig, *, max_chars: int = DEFAULT_MAX_CHARS
+) -> Score:
+    """Compare ``output`` with ``expected`` under ``config`` (see the module docstring).
+
+    Strings longer than ``max_chars`` are not compared (the service passes the deployment's
+    ``scoring_max_chars``): an output that long fails, an expected answer that long is not
+    scored. Every step below is linear in the length of the strings.
+    """
     if expected is None:
         return Score(None, None, "no expected answer")
+    if len(expected) > max_chars:
+        return Score(
+            None,
+            None,
+            f"the expected answer is {len(expected)} characters, longer than the scoring limit"
+            f" of {max_chars} characters (DRGERO_SCORING_MAX_CHARS); not scored",
+        )
+    if len(output) > max_chars:
+        return _result(
+            False,
+            f"the output is {len(output)} characters, longer than the scoring limit of"
+            f" {max_chars} characters (DRGERO_SCORING_MAX_CHARS); not compared",
+        )
     if config.strip_code_fences:
         output = strip_code_fence(output)
         if config.match != "regex":
@@ -198,38 +234,104 @@ def strip_code_fence(text: str) -> str:
     return body.removesuffix("\n")
 
 
-_NUMBER_RE = re.compile(
-    r"""
-    \A\s*
-    (?P<sign>[+\-\u2212])?\s*
-    [$\u20ac\u00a3\u00a5]?\s*
-    (?P<sign2>[+\-\u2212])?\s*
-    (?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?|\.\d+)
-    (?P<exponent>[eE][+\-]?\d+)?
-    \s*%?\s*\Z
-    """,
-    re.VERBOSE,
-)
+_SIGNS = "+-\u2212"
+_NEGATIVE = ("-", "\u2212")
+_CURRENCIES = "$\u20ac\u00a3\u00a5"
 
 
 def parse_number(text: str) -> Decimal | None:
-    """The number ``text`` spells (module docstring, step 3), or None."""
-    found = _NUMBER_RE.match(text)
-    if found is None or (found["sign"] and found["sign2"]):
+    """The number ``text`` spells (module docstring, step 3), or None.
+
+    A scanner over the grammar in one pass, without backtracking, so time is linear in the
+    text: a regular expression with ``\\s*`` around optional parts tries every split of a
+    whitespace run (400 spaces then ``x`` took minutes), and tenants choose the text.
+    """
+    end = len(text)
+    at = _skip_space(text, 0, end)
+    sign = sign2 = ""
+    if at < end and text[at] in _SIGNS:
+        sign, at = text[at], _skip_space(text, at + 1, end)
+    if at < end and text[at] in _CURRENCIES:
+        at = _skip_space(text, at + 1, end)
+    if at < end and text[at] in _SIGNS:
+        sign2, at = text[at], _skip_space(text, at + 1, end)
+    if sign and sign2:
         return None
-    if not found["digits"].isascii():  # \d also matches other scripts' digits
+    digits, at = _scan_digits(text, at, end)
+    if digits is None:
         return None
-    value = Decimal(found["digits"].replace(",", "") + (found["exponent"] or ""))
-    negative = (found["sign"] or found["sign2"] or "+") in "-\u2212"
-    return -value if negative else value
+    exponent_start = at
+    if at < end and text[at] in "eE":
+        at += 1
+        if at < end and text[at] in "+-":
+            at += 1
+        if _skip_digits(text, at, end) == at:
+            return None
+        at = _skip_digits(text, at, end)
+    exponent = text[exponent_start:at]
+    at = _skip_space(text, at, end)
+    if at < end and text[at] == "%":
+        at = _skip_space(text, at + 1, end)
+    if at != end:
+        return None
+    try:
+        value = Decimal(digits.replace(",", "") + exponent)
+    except InvalidOperation:  # an exponent too large for Decimal to hold
+        return None
+    # copy_negate is exact: unary minus would round in the current context (and may overflow)
+    return value.copy_negate() if (sign or sign2) in _NEGATIVE else value
+
+
+# Single greedy runs, matched at a position: they cannot backtrack, and run at C speed.
+_SPACE_RUN = re.compile(r"\s*")
+_DIGIT_RUN = re.compile(r"[0-9]*")  # ASCII only: other scripts' digits are not read as numbers
+
+
+def _skip_space(text: str, at: int, end: int) -> int:
+    return _SPACE_RUN.match(text, at, end).end()  # type: ignore[union-attr]  # always matches
+
+
+def _skip_digits(text: str, at: int, end: int) -> int:
+    return _DIGIT_RUN.match(text, at, end).end()  # type: ignore[union-attr]  # always matches
+
+
+def _scan_digits(text: str, at: int, end: int) -> tuple[str | None, int]:
+    """The digits part at ``at`` (``1234``, ``1,234``, ``12.``, ``12.5``, ``.5``) and its end."""
+    start = at
+    lead_end = at = _skip_digits(text, at, end)
+    if 1 <= lead_end - start <= 3:  # thousands groups: exactly three digits after each comma
+        while at + 4 <= end and text[at] == "," and _skip_digits(text, at + 1, at + 4) == at + 4:
+            at += 4
+        if at < end and "0" <= text[at] <= "9":  # 1,2345 is not grouped: only "1" is digits
+            at = lead_end
+    if at < end and text[at] == ".":
+        fraction_end = _skip_digits(text, at + 1, end)
+        if at == start and fraction_end == at + 1:  # a lone "."
+            return None, at
+        at = fraction_end
+    elif at == start:
+        return None, at
+    return text[start:at], at
+
+
+# Numbers as tenants write them may be far beyond the default context (``1e999999999999``):
+# compare them in the widest context with no traps, where an overflow is an infinity (never
+# within a tolerance) instead of an exception.
+_WIDE = Context(prec=28, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
 
 
 def _numbers_close(a: Decimal | int, b: Decimal | int, config: ExactConfig) -> bool:
     # Decimal arithmetic, so that 3.1 and 3 are within a tolerance of 0.1 as written.
-    diff = abs(Decimal(a) - Decimal(b))
-    absolute = Decimal(repr(config.numeric_tolerance or 0.0))
-    relative = Decimal(repr(config.relative_tolerance or 0.0))
-    return diff <= absolute or diff <= relative * max(abs(Decimal(a)), abs(Decimal(b)))
+    with localcontext(_WIDE):
+        x, y = Decimal(a), Decimal(b)
+        if x == y:
+            return True
+        diff = abs(x - y)
+        if not diff.is_finite():
+            return False
+        absolute = Decimal(repr(config.numeric_tolerance or 0.0))
+        relative = Decimal(repr(config.relative_tolerance or 0.0))
+        return diff <= absolute or diff <= relative * max(abs(x), abs(y))
 
 
 _NOT_JSON = object()
@@ -244,31 +346,72 @@ def _parse_json(text: str) -> Any:
         return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
     except ValueError:  # json.JSONDecodeError is a ValueError
         return _NOT_JSON
+    except RecursionError:  # valid JSON nested deeper than Python's parser goes: unread
+        return _NOT_JSON
 
 
 def _json_equal(a: Any, b: Any, config: ExactConfig) -> bool:
+    """Step 2's equality, with an explicit stack: a value nested up to the parser's limit must
+    not run out of the interpreter's (the caller may already be deep in it)."""
+    pending = [(a, b)]
+    while pending:
+        x, y = pending.pop()
+        if isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                return False
+            pending.extend(zip(x, y, strict=True))
+        elif isinstance(x, dict) and isinstance(y, dict):
+            if x.keys() != y.keys():
+                return False
+            pending.extend((x[k], y[k]) for k in x)
+        elif not _json_scalars_equal(x, y, config):
+            return False
+    return True
+
+
+def _json_scalars_equal(a: Any, b: Any, config: ExactConfig) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, int | Decimal) and isinstance(b, int | Decimal):
         return a == b or (config.uses_numbers and _numbers_close(a, b, config))
     if isinstance(a, str) and isinstance(b, str):
         return normalize_text(a, config.normalize) == normalize_text(b, config.normalize)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(
-            _json_equal(x, y, config) for x, y in zip(a, b, strict=True)
-        )
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k], config) for k in a)
     return a is None and b is None
+
+
+def check_pattern(pattern: str) -> str | None:
+    """Why RE2 cannot run ``pattern`` (backreferences, lookaround, too large...), or None."""
+    try:
+        _compile(pattern, ignore_case=False)
+    except re2.error as error:
+        return _re2_message(error)
+    return None
+
+
+def _compile(pattern: str, *, ignore_case: bool) -> Any:
+    options = re2.Options()
+    options.log_errors = False  # the message is returned; RE2 would also print it to stderr
+    options.case_sensitive = not ignore_case
+    return re2.compile(pattern, options)
+
+
+def _re2_message(error: re2.error) -> str:
+    detail = error.args[0] if error.args else "unknown error"
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
+    return str(detail)
 
 
 def _score_regex(output: str, pattern: str, config: ExactConfig) -> Score:
     steps = [step for step in config.normalize if step != "case"]
-    flags = re.IGNORECASE if "case" in config.normalize else 0
     try:
-        compiled = re.compile(pattern, flags)
-    except re.error as error:
-        return Score(None, None, f"the expected answer is not a valid regular expression: {error}")
+        compiled = _compile(pattern, ignore_case="case" in config.normalize)
+    except re2.error as error:
+        return Score(
+            None,
+            None,
+            f"the expected answer is not a valid regular expression: {_re2_message(error)}",
+        )
     matched = compiled.fullmatch(normalize_text(output, steps)) is not None
     return _result(
         matched, "output matches the pattern" if matched else ("output does not match the pattern")

@@ -50,7 +50,10 @@ from shared.providers.reading import iter_decoded
 HUB_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # A dataset download may be large: the read timeout bounds each wait for bytes, not the total.
 DATASET_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# The longest line of a dataset file: the default of ``Settings.dataset_max_line_bytes``.
 MAX_LINE_BYTES = 16 * 1024 * 1024
+# Gzip is inflated at most this many bytes at a time (memory, not a limit on the file).
+INFLATE_CHUNK_BYTES = 64 * 1024
 DEFAULT_REVISION = "main"
 HUB_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
 # Revisions that contain "/" and may be written unescaped (as huggingface_hub accepts them).
@@ -130,12 +133,18 @@ class HuggingFaceHub:
         )
 
     def open_rows(
-        self, url: str, *, max_bytes: int | None = None, timeout: httpx.Timeout = DATASET_TIMEOUT
+        self,
+        url: str,
+        *,
+        max_bytes: int | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        timeout: httpx.Timeout = DATASET_TIMEOUT,
     ) -> Iterator[dict[str, Any]]:
         """Stream the dataset's rows (a generator: errors surface on the first ``next()``).
 
-        ``max_bytes`` caps the uncompressed size; past it, DatasetTooLarge. Stop iterating to
-        read only a prefix (validation does): the connection is closed with the generator.
+        ``max_bytes`` caps the uncompressed size; past it, DatasetTooLarge. A line longer than
+        ``max_line_bytes`` is DatasetInvalid. Stop iterating to read only a prefix (validation
+        does): the connection is closed with the generator.
         """
         download_url = self.resolve_dataset_url(url)
         label = f"{self.label}:{_short(url)}"
@@ -150,7 +159,10 @@ class HuggingFaceHub:
                 self._raise_for_dataset(answer, url=url, label=label)
             data = _inflate(iter_decoded(response, label=label), url=url)
             try:
-                yield from iter_lines(_split_lines(data, url=url, max_bytes=max_bytes))
+                lines = _split_lines(
+                    data, url=url, max_bytes=max_bytes, max_line_bytes=max_line_bytes
+                )
+                yield from iter_lines(lines)
             except JsonlError as exc:
                 raise DatasetInvalid(
                     f"{_short(url)}: {exc}", url=url, line=exc.line, reason=str(exc)
@@ -193,14 +205,47 @@ def parse_dataset_url(
             f"{_short(text)!r} is not a Hugging Face dataset URL: use {_EXAMPLE} "
             "or hf://datasets/<owner>/<name>/<file>.jsonl"
         )
+    _check_parts(text, owner=owner, name=name, revision=revision, path=path)
     segments = path.split("/")
-    if any(s in ("", ".", "..") for s in segments):
-        raise DatasetUrlInvalid(f"{_short(text)!r}: the file path {path!r} is not valid")
     if not path.lower().endswith((".jsonl", ".jsonl.gz")):
         raise DatasetUrlInvalid(
             f"{_short(text)!r}: the file must be .jsonl or .jsonl.gz, not {segments[-1]!r}"
         )
     return owner, name, revision, path
+
+
+# Hub repo names: letters, digits, "_", "." and "-", at most 96, starting with a letter or digit.
+_REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+# What no part may hold once decoded: "%" followed by an encoded ".", "/" or "\\" (the part was
+# encoded twice, and a server that decodes again would see a traversal).
+_DOUBLE_ENCODED = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
+
+
+def _check_parts(text: str, *, owner: str, name: str, revision: str, path: str) -> None:
+    """Refuse parts that would change which Hub path the download asks for: dot segments,
+    empty segments, backslashes, control characters and double encoding, in every part (all
+    are decoded already). The file path keeps its "/"s; the revision is sent as one segment."""
+
+    def refuse(part: str, value: str, why: str) -> None:
+        raise DatasetUrlInvalid(f"{_short(text)!r}: the {part} {value!r} is not valid: {why}")
+
+    for part, value in (("owner", owner), ("name", name)):
+        if not _REPO_PART.fullmatch(value) or ".." in value:
+            refuse(part, value, 'Hub names are letters, digits, "_", "." and "-" (no "..")')
+    for part, value in (("revision", revision), ("file path", path)):
+        if "\\" in value:
+            refuse(part, value, "it contains a backslash")
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            refuse(part, value, "it contains a control character")
+        if _DOUBLE_ENCODED.search(value):
+            refuse(part, value, 'it holds a percent-encoded ".", "/" or "\\" (encoded twice)')
+        segments = value.split("/")
+        if "" in segments:
+            refuse(part, value, "it has an empty segment")
+        if any(segment in (".", "..") for segment in segments):
+            refuse(part, value, 'it has a "." or ".." segment')
+    if ".." in revision:
+        refuse("revision", revision, 'a revision has no ".."')
 
 
 def _parse_hf_path(text: str) -> tuple[str, str, str, str]:
@@ -256,7 +301,9 @@ def _inflate(chunks: Iterable[bytes], *, url: str) -> Iterator[bytes]:
     """Pass bytes through, gunzipping (all members) when the data starts with gzip's magic.
 
     Detection is by content, not by name: an HTTP layer may already have removed a gzip
-    Content-Encoding, and a misnamed plain file still reads.
+    Content-Encoding, and a misnamed plain file still reads. Inflated data comes out at most
+    :data:`INFLATE_CHUNK_BYTES` at a time, however well the input compresses (gzip reaches
+    about 1000:1, so one 64 KiB read off the wire could otherwise be 64 MiB in memory).
     """
     iterator = iter(chunks)
     head = b""
@@ -275,14 +322,20 @@ def _inflate(chunks: Iterable[bytes], *, url: str) -> Iterator[bytes]:
             data = chunk
             while data:
                 fed = True
-                out = decompressor.decompress(data)
+                out = decompressor.decompress(data, INFLATE_CHUNK_BYTES)
                 if out:
                     yield out
-                if not decompressor.eof:
-                    break
-                data = decompressor.unused_data  # a next gzip member may follow
-                decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                fed = False
+                if decompressor.eof:
+                    data = decompressor.unused_data  # a next gzip member may follow
+                    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    fed = False
+                    continue
+                data = decompressor.unconsumed_tail
+                while not data and len(out) == INFLATE_CHUNK_BYTES:  # output still pending
+                    out = decompressor.decompress(b"", INFLATE_CHUNK_BYTES)
+                    if out:
+                        yield out
+                    data = decompressor.unconsumed_tail
     except zlib.error as exc:
         raise DatasetInvalid(
             f"{_short(url)}: the gzip data is corrupt", url=url, line=None, reason=str(exc)
@@ -296,32 +349,57 @@ def _inflate(chunks: Iterable[bytes], *, url: str) -> Iterator[bytes]:
         )
 
 
-def _split_lines(chunks: Iterable[bytes], *, url: str, max_bytes: int | None) -> Iterator[bytes]:
-    buffer = b""
+def _split_lines(
+    chunks: Iterable[bytes], *, url: str, max_bytes: int | None, max_line_bytes: int
+) -> Iterator[bytes]:
+    """The lines of a byte stream, each measured against ``max_line_bytes`` (without its
+    ``\\n`` or ``\\r\\n``) before it is yielded, and the total against ``max_bytes``.
+
+    Each chunk is searched once, and a line that spans chunks is gathered in one buffer, so
+    time is linear in the stream and memory is one chunk plus one line (at most the limit).
+    """
+    partial = bytearray()  # the start of a line that continues in the next chunk
     total = 0
     line_number = 0
     for chunk in chunks:
         total += len(chunk)
         if max_bytes is not None and total > max_bytes:
             raise DatasetTooLarge(
-                f"{_short(url)}: the dataset is larger than {max_bytes} bytes",
+                f"{_short(url)}: the dataset is larger than {max_bytes} bytes uncompressed"
+                " (the limit is DRGERO_DATASET_MAX_BYTES)",
                 url=url,
                 max_bytes=max_bytes,
             )
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
+        start = 0
+        while (newline := chunk.find(b"\n", start)) >= 0:
             line_number += 1
+            if partial:
+                partial += memoryview(chunk)[start:newline]
+                line = bytes(partial)
+                partial.clear()
+            else:
+                line = chunk[start:newline]
+            _check_line(line, line_number, url=url, limit=max_line_bytes)
             yield line
-        if len(buffer) > MAX_LINE_BYTES:
-            raise DatasetInvalid(
-                f"{_short(url)}: line {line_number + 1} is longer than {MAX_LINE_BYTES} bytes",
-                url=url,
-                line=line_number + 1,
-                reason="line too long",
-            )
-    if buffer:
-        yield buffer
+            start = newline + 1
+        partial += memoryview(chunk)[start:]
+        # One byte of slack: a line at the limit may end with the "\r" of a "\r\n".
+        if len(partial) > max_line_bytes + 1:
+            _check_line(partial, line_number + 1, url=url, limit=max_line_bytes)
+    if partial:
+        _check_line(partial, line_number + 1, url=url, limit=max_line_bytes)
+        yield bytes(partial)
+
+
+def _check_line(line: bytes | bytearray, number: int, *, url: str, limit: int) -> None:
+    if len(line) - line.endswith(b"\r") > limit:
+        raise DatasetInvalid(
+            f"{_short(url)}: line {number} is longer than {limit} bytes"
+            " (the limit is DRGERO_DATASET_MAX_LINE_BYTES)",
+            url=url,
+            line=number,
+            reason="line too long",
+        )
 
 
 def _short(url: str) -> str:

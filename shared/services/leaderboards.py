@@ -26,7 +26,7 @@ from shared.domain.schedule import next_run_at
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
-from shared.services.get_datasets import validate_get_dataset
+from shared.services.get_datasets import check_dataset_url, validate_get_dataset
 from shared.services.status import dataset_metadata
 from shared.storage.records import LeaderboardRecord
 from shared.storage.traces import TRACE_KINDS, public_trace
@@ -47,23 +47,30 @@ def create_leaderboard(deps: Deps, principal: Principal, body: LeaderboardCreate
         hours = body.dataset.consolidate_every_hours
         due = now + timedelta(hours=hours) if hours else None
     else:
-        dataset["validation"] = validate_get_dataset(deps, principal.workspace_id, body.dataset.url)
+        check_dataset_url(deps, body.dataset.url)  # no request: a bad URL costs nothing
         due = None
-    record = LeaderboardRecord(
-        id=str(uuid.uuid4()),
-        workspace_id=principal.workspace_id,
-        name=body.name,
-        system_prompt=body.system_prompt,
-        dataset=dataset,
-        evaluation=body.evaluation.model_dump(),
-        schedule=body.schedule.model_dump() if body.schedule else None,
-        inference=body.inference.model_dump(),
-        next_run_at=next_run_at(body.schedule, now) if body.schedule else None,
-        created_at=now,
-        updated_at=now,
-        consolidation_due_at=due,
-    )
+    evaluation = body.evaluation.model_dump()
+    # The plan's slot first: a workspace at its limit makes no download (and a failed
+    # validation gives the slot back).
     with _leaderboard_slot(deps, principal.workspace_id):
+        if isinstance(body.dataset, GetDatasetConfig):
+            dataset["validation"] = validate_get_dataset(
+                deps, principal.workspace_id, body.dataset.url, evaluation=evaluation
+            )
+        record = LeaderboardRecord(
+            id=str(uuid.uuid4()),
+            workspace_id=principal.workspace_id,
+            name=body.name,
+            system_prompt=body.system_prompt,
+            dataset=dataset,
+            evaluation=evaluation,
+            schedule=body.schedule.model_dump() if body.schedule else None,
+            inference=body.inference.model_dump(),
+            next_run_at=next_run_at(body.schedule, now) if body.schedule else None,
+            created_at=now,
+            updated_at=now,
+            consolidation_due_at=due,
+        )
         deps.leaderboards.create(record)
     return public_leaderboard(deps, record)
 
@@ -112,13 +119,33 @@ def update_leaderboard(
         fields["schedule"] = body.schedule.model_dump()
         fields["next_run_at"] = next_run_at(body.schedule, now)
     if body.dataset is not None:
-        fields.update(_updated_dataset(deps, record, body.dataset, now))
+        fields.update(_updated_dataset(deps, record, body.dataset, now, fields.get("evaluation")))
+    elif _newly_regex(record, fields.get("evaluation")):
+        # The rows' expected answers become patterns: they must be ones RE2 can run.
+        validate_get_dataset(
+            deps, record.workspace_id, record.dataset["url"], evaluation=fields["evaluation"]
+        )
     deps.leaderboards.update(record.id, fields)
     return public_leaderboard(deps, record.model_copy(update=fields))
 
 
+def _newly_regex(record: LeaderboardRecord, evaluation: dict[str, Any] | None) -> bool:
+    """True when a GET leaderboard's evaluation turns to ``match: "regex"`` with this update."""
+
+    def regex(config: dict[str, Any] | None) -> bool:
+        return (
+            config is not None and config.get("type") == "exact" and config.get("match") == "regex"
+        )
+
+    return not record.is_push and regex(evaluation) and not regex(record.evaluation)
+
+
 def _updated_dataset(
-    deps: Deps, record: LeaderboardRecord, changes: dict[str, Any], now: datetime
+    deps: Deps,
+    record: LeaderboardRecord,
+    changes: dict[str, Any],
+    now: datetime,
+    evaluation: dict[str, Any] | None,
 ) -> dict[str, Any]:
     mode = record.dataset["mode"]
     if changes.get("mode", mode) != mode:
@@ -147,8 +174,11 @@ def _updated_dataset(
         }
     get_config = GetDatasetConfig.model_validate(merged)
     dataset = get_config.model_dump()
-    if get_config.url != record.dataset.get("url"):  # another file: nothing of it is known
-        dataset["validation"] = validate_get_dataset(deps, record.workspace_id, get_config.url)
+    if get_config.url != record.dataset.get("url") or _newly_regex(record, evaluation):
+        check_dataset_url(deps, get_config.url)
+        dataset["validation"] = validate_get_dataset(
+            deps, record.workspace_id, get_config.url, evaluation=evaluation or record.evaluation
+        )
     else:
         dataset |= {k: record.dataset[k] for k in STORED_DATASET_FIELDS if k in record.dataset}
     return {"dataset": dataset}

@@ -5,22 +5,31 @@ update), so a redelivered prepare task does nothing. The dataset is pinned by co
 into shard objects ``runs/{leaderboard}/{run}/shards/{k}.jsonl``: a PUSH dataset from the
 current version object, a GET dataset from the Hub file as it is now. Later consolidations or
 changes on the Hub don't touch a running (or finished) run.
+
+A GET file is read within the deployment's limits (``dataset_max_bytes``,
+``dataset_max_line_bytes``, ``dataset_max_rows``): past one, the run fails with the limit's code
+(``dataset_too_large``, ``dataset_invalid``, ``dataset_too_many_rows``) and value in its
+``failure``, and the shards written so far are deleted.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
 from shared.clock import utcnow
 from shared.domain.rows import Row
+from shared.errors import DrGeroError
 from shared.services.get_datasets import read_get_dataset
 from shared.services.runs import fail_run
 from shared.tasks.queue import task_name
 from shared.wiring import Deps
 
 EVALUATE_TASK_PATH = "/internal/tasks/evaluate-shard"
+
+log = logging.getLogger(__name__)
 
 
 def shard_name(leaderboard_id: str, run_id: str, shard: int) -> str:
@@ -42,8 +51,13 @@ def prepare_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
         return {"status": "dropped", "reason": "leaderboard or run is gone"}
     try:
         pinned, shards = _pin(deps, leaderboard_id, run_id, leaderboard, run)
+    except DrGeroError as exc:  # a limit or a problem of the file, with its code and limit
+        fail_run(deps, leaderboard_id, run_id, exc.code, detail=exc.message[:500], **exc.details)
+        _drop_pinned(deps, leaderboard_id, run_id)
+        return {"status": "failed", "reason": exc.code}
     except Exception as exc:  # any failure to read the dataset ends the run, with the reason
         fail_run(deps, leaderboard_id, run_id, "dataset_unreadable", detail=str(exc)[:500])
+        _drop_pinned(deps, leaderboard_id, run_id)
         return {"status": "failed", "reason": str(exc)[:500]}
     if shards == 0:
         fail_run(deps, leaderboard_id, run_id, "empty_dataset")
@@ -71,6 +85,17 @@ def prepare_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
                 name=task_name("run", run_id, model_id, str(shard)),
             )
     return {"status": "prepared", "shards": shards, "models": len(models), "rows": pinned["rows"]}
+
+
+def _drop_pinned(deps: Deps, leaderboard_id: str, run_id: str) -> None:
+    """Delete the shards written before the pin failed (a file over a limit stops part way).
+
+    Best effort, after the run is failed: objects left behind cost storage, not correctness.
+    """
+    try:
+        deps.datasets.delete_prefix(f"runs/{leaderboard_id}/{run_id}/shards/")
+    except Exception:
+        log.warning("could not delete the shards of failed run %s", run_id, exc_info=True)
 
 
 def _pin(

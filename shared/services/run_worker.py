@@ -269,7 +269,9 @@ def _evaluate_row(
     kind = evaluation.get("type", "exact")
     if kind == "exact":
         config = ExactConfig.model_validate({k: v for k, v in evaluation.items() if k != "type"})
-        score = score_exact(completion.output, row.expected, config)
+        score = score_exact(
+            completion.output, row.expected, config, max_chars=deps.settings.scoring_max_chars
+        )
         result |= {"score": score.value, "passed": score.passed, "detail": score.detail}
     elif kind == "judge" and judge is not None:
         result |= _judged(deps, judge, render_task(prompt, row.input), completion.output, row)
@@ -306,7 +308,9 @@ def _judged(
             }
         spent += answer.cost_usd or 0.0
         try:
-            verdict = parse_judge_answer(answer.output, config)
+            verdict = parse_judge_answer(
+                answer.output, config, max_chars=deps.settings.scoring_max_chars
+            )
         except UnparseableJudgeAnswer as exc:
             last = str(exc)
             continue

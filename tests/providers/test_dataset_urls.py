@@ -103,3 +103,60 @@ def test_other_urls_are_refused_with_a_helpful_message(
         hub.resolve_dataset_url(url)
     assert hint in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        # dot segments in every part, as written, percent-encoded and double-encoded
+        ("hf://datasets/../secret/train.jsonl", "owner '..'"),
+        ("hf://datasets/acme/../train.jsonl", "name '..'"),
+        ("hf://datasets/acme/x@../train.jsonl", "revision '..'"),
+        ("hf://datasets/acme/x@./train.jsonl", "revision '.'"),
+        ("https://huggingface.co/datasets/%2e%2e/x/resolve/main/train.jsonl", "owner '..'"),
+        ("https://huggingface.co/datasets/acme/%2E%2E/resolve/main/train.jsonl", "name '..'"),
+        ("https://huggingface.co/datasets/acme/x/resolve/../train.jsonl", "revision '..'"),
+        ("https://huggingface.co/datasets/acme/x/resolve/%2e%2e/train.jsonl", "revision '..'"),
+        ("https://huggingface.co/datasets/acme/x/resolve/main/a/%2e%2e/b.jsonl", "path"),
+        ("https://huggingface.co/datasets/acme/x/resolve/main/a%2F..%2Fb.jsonl", "path"),
+        ("hf://datasets/acme/x/%252e%252e/b.jsonl", "percent-encoded"),
+        ("hf://datasets/acme/x@%252e%252e/b.jsonl", "percent-encoded"),
+        ("hf://datasets/%252e%252e/x/b.jsonl", "owner"),
+        ("hf://datasets/acme/x/a/%252F/b.jsonl", "percent-encoded"),
+        # empty segments
+        ("hf://datasets/acme/x/a//b.jsonl", "empty"),
+        ("https://huggingface.co/datasets/acme/x/resolve/main//b.jsonl", "empty"),
+        ("hf://datasets/acme/x@refs//pr/b.jsonl", "empty segment"),
+        # backslashes (some servers read them as "/"), raw or encoded
+        ("hf://datasets/acme/x/a\\..\\b.jsonl", "backslash"),
+        ("hf://datasets/acme/x/a%5C..%5Cb.jsonl", "backslash"),
+        ("hf://datasets/acme%5C..@main/b.jsonl", "owner"),
+        ("hf://datasets/acme/x@main%5C..%5C/b.jsonl", "backslash"),
+        # control characters, and names the Hub would not have
+        ("hf://datasets/acme/x/a%0Ab.jsonl", "control character"),
+        ("hf://datasets/acme/x@ma%00in/b.jsonl", "control character"),
+        ("hf://datasets/ac me/x/b.jsonl", "owner 'ac me'"),
+        ("hf://datasets/acme/x%3Fy/b.jsonl", "name 'x%3Fy'"),
+        ("https://huggingface.co/datasets/acme/x%3Fy/resolve/main/b.jsonl", "name 'x?y'"),
+    ],
+)
+def test_traversal_and_malformed_segments_are_refused(
+    hub: HuggingFaceHub, url: str, hint: str
+) -> None:
+    with pytest.raises(DatasetUrlInvalid) as info:
+        hub.resolve_dataset_url(url)
+    assert hint in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "hf://datasets/Acme-Labs/support_v2.1/data/train-00000.jsonl",
+        "hf://datasets/acme/x@v1.0/b.jsonl",
+        "hf://datasets/acme/x@feature%2Fnew/b.jsonl",
+        "hf://datasets/acme/x/100%25 real.jsonl",
+        "hf://datasets/acme/x/dir.v2/..hidden.jsonl",
+    ],
+)
+def test_ordinary_names_pass_the_segment_checks(hub: HuggingFaceHub, url: str) -> None:
+    assert hub.resolve_dataset_url(url).startswith(ENDPOINT + "/datasets/")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +21,8 @@ from shared.providers.errors import (
     MissingCredentials,
     UpstreamAuthFailed,
 )
-from shared.providers.huggingface import HuggingFaceEndpoint, HuggingFaceHub
+from shared.providers.huggingface import MAX_LINE_BYTES, HuggingFaceEndpoint, HuggingFaceHub
+from shared.settings import Settings
 from simulator.server import Simulator
 from tests.providers import HF_TOKEN, SimControl, loopback_client, running_simulator
 
@@ -233,3 +236,81 @@ def test_a_large_gzip_file_streams_and_can_be_capped(
     with pytest.raises(DatasetTooLarge) as info:
         list(hub(sim, client).open_rows(url, max_bytes=100_000))
     assert info.value.max_bytes == 100_000
+
+
+# --- bounded reads ---------------------------------------------------------------------------
+
+
+def _long_line(size: int) -> bytes:
+    """One JSON row line of exactly ``size`` bytes (without its newline)."""
+    head, tail = b'{"input": "', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["jsonl", "jsonl.gz"])
+def test_every_line_is_measured_even_one_completed_inside_one_chunk(
+    sim: Simulator, client: httpx.Client, control: SimControl, gz: bool
+) -> None:
+    # The long line sits between two short ones, so it ends inside the chunk it starts in:
+    # inflating gzip turns a few KiB on the wire into one chunk holding all of it.
+    content = jsonl(ROWS[:1]) + _long_line(MAX_LINE_BYTES + 1) + b"\n" + jsonl(ROWS[1:2])
+    url = control.hf_file(
+        "acme/long", f"long.jsonl{'.gz' if gz else ''}", gzip.compress(content) if gz else content
+    )
+    rows = hub(sim, client).open_rows(url)
+    assert next(rows) == ROWS[0]
+    with pytest.raises(DatasetInvalid) as info:
+        next(rows)
+    assert info.value.line == 2
+    assert f"line 2 is longer than {MAX_LINE_BYTES} bytes" in info.value.message
+
+
+def test_the_line_limit_is_a_parameter_and_a_line_at_it_is_read(
+    sim: Simulator, client: httpx.Client, control: SimControl
+) -> None:
+    content = _long_line(1000) + b"\n" + _long_line(1001) + b"\n"
+    url = control.hf_file("acme/long", "limit.jsonl.gz", gzip.compress(content))
+    rows = hub(sim, client).open_rows(url, max_line_bytes=1000)
+    assert len(next(rows)["input"]) == 1000 - 13
+    with pytest.raises(DatasetInvalid, match="line 2 is longer than 1000 bytes"):
+        next(rows)
+    crlf = _long_line(1000) + b"\r\n"  # the line's "\r" is its end, not part of it
+    url = control.hf_file("acme/long", "crlf.jsonl", crlf)
+    assert len(list(hub(sim, client).open_rows(url, max_line_bytes=1000))) == 1
+
+
+def test_gzip_is_inflated_a_bounded_chunk_at_a_time(
+    sim: Simulator, client: httpx.Client, control: SimControl
+) -> None:
+    """A gzip bomb (a few KiB per 16 MiB of blank lines) stops at the byte cap without ever
+    holding more than a bounded piece of it: the peak memory of the read stays small."""
+    block = (b" " * 1023 + b"\n") * (16 * 1024)  # 16 MiB, blank lines (skipped)
+    member = gzip.compress(block, compresslevel=9)
+    bomb = member * 16  # 256 MiB inflated
+    url = control.hf_file("acme/bomb", "bomb.jsonl.gz", bomb)
+    cap = 8 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetTooLarge) as info:
+            list(hub(sim, client).open_rows(url, max_bytes=cap))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.max_bytes == cap
+    assert f"larger than {cap} bytes" in info.value.message
+    assert peak < 4 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_a_long_line_in_many_small_chunks_is_read_in_linear_time(
+    sim: Simulator, client: httpx.Client, control: SimControl
+) -> None:
+    line = _long_line(12 * 1024 * 1024)
+    url = control.hf_file("acme/long", "linear.jsonl.gz", gzip.compress(line + b"\n"))
+    started = time.perf_counter()
+    [row] = list(hub(sim, client).open_rows(url))
+    assert len(row["input"]) == len(line) - 13
+    assert time.perf_counter() - started < 3.0
+
+
+def test_the_line_limit_default_is_the_settings_default() -> None:
+    assert Settings().dataset_max_line_bytes == MAX_LINE_BYTES
