@@ -10,13 +10,20 @@ standard one) ``CLOUD_TASKS_EMULATOR_HOST``.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# No deployment may accept internal keys shorter than this, whatever it configures.
+INTERNAL_KEY_FLOOR = 16
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DRGERO_", extra="ignore")
+    # A refused value never appears in the error: some of them are secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="DRGERO_", extra="ignore", hide_input_in_errors=True
+    )
 
     project_id: str = Field(
         default="drgero-local",
@@ -39,12 +46,19 @@ class Settings(BaseSettings):
     # base URL in production; the local dispatcher's base URL locally).
     internal_base_url: str = "http://127.0.0.1:8080"
     # Shared secret that task and scheduler requests carry in X-DrGero-Internal-Key. Internal
-    # endpoints refuse every request while it is unset: secure by default.
+    # endpoints refuse every request while it is unset: secure by default. Set, it must hold at
+    # least ``internal_key_min_length`` characters (surrounding whitespace, such as the newline
+    # `openssl rand -hex 32` ends with, is dropped): an empty or short key refuses to start.
     internal_key: SecretStr | None = None
+    internal_key_min_length: Annotated[int, Field(ge=INTERNAL_KEY_FLOOR)] = 32
     # Service account whose OIDC token Cloud Tasks attaches (production, private functions).
     tasks_service_account: str | None = None
     # The public base URL clients use (shown in webhook examples and download paths).
     public_base_url: str = "http://127.0.0.1:8080"
+
+    # Request bodies: the deepest nesting of arrays and objects a JSON body may have (a deeper
+    # one is 400 json_too_deep before any handler or model sees it).
+    request_max_json_depth: Annotated[int, Field(ge=1, le=500)] = 64
 
     # Push limits. Production Firestore caps a request at 10 MiB and a document at 1 MiB.
     push_max_body_bytes: int = 5 * 1024 * 1024
@@ -98,12 +112,32 @@ class Settings(BaseSettings):
     inference_deadline_seconds: float = 120.0
     inference_max_body_bytes: int = 4 * 1024 * 1024
     inference_cache_seconds: float = 5.0
+    # The shortest timeout a client may ask for in X-DrGero-Timeout (shorter is 400
+    # invalid_header; the OpenAI SDKs' X-Stainless-Read-Timeout is ignored then).
+    inference_min_client_timeout_seconds: Annotated[
+        float, Field(gt=0, le=60, allow_inf_nan=False)
+    ] = 0.1
 
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts stored provider credentials.
     # Integrations refuse to store secrets while it is unset.
     secrets_key: SecretStr | None = None
     # Download links for dataset versions (where the storage credentials can sign).
     download_url_ttl_seconds: int = 3600
+
+    @model_validator(mode="after")
+    def _internal_key_is_strong(self) -> Settings:
+        if self.internal_key is None:
+            return self
+        key = self.internal_key.get_secret_value().strip()
+        if len(key) < self.internal_key_min_length:
+            raise ValueError(
+                f"DRGERO_INTERNAL_KEY is set but {'empty' if not key else 'too short'}"
+                f" ({len(key)} characters): it must hold at least"
+                f" {self.internal_key_min_length} (DRGERO_INTERNAL_KEY_MIN_LENGTH); generate"
+                " one with `openssl rand -hex 32`, or unset it to refuse every internal call"
+            )
+        self.internal_key = SecretStr(key)
+        return self
 
 
 @lru_cache(maxsize=1)

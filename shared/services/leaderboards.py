@@ -245,7 +245,7 @@ def get_trace(
 class ManualEventIn(BaseModel):
     """A manual event: anything worth keeping next to the leaderboard's other traces."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     # The caller's own id for the event: sending it again records nothing new (retries).
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")] | None = None
