@@ -49,6 +49,11 @@ def _http_error(exc: HTTPException) -> flask.Response:
 
 def _crash(exc: Exception) -> flask.Response:
     original = getattr(exc, "original_exception", None) or exc
+    if isinstance(original, HTTPException):
+        # Werkzeug's own error after the function answered: functions-framework reads what is
+        # left of the body, and a client that stopped sending mid-body makes that a 400.
+        log.info("request ended by %s after the function answered", type(original).__name__)
+        return http_error_response(original, flask.request)
     log.error("unhandled error outside the router", exc_info=original)
     response = error_response(DrGeroError("internal error"))
     response.headers[CRASH_HEADER[0]] = CRASH_HEADER[1]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -275,7 +276,10 @@ def read_json(
         raise BadRequest("the request body is empty; send a JSON document", code="empty_body")
     max_depth = get_settings().request_max_json_depth
     try:
-        body = json.loads(raw, parse_constant=None if allow_non_finite else _no_constants)
+        if allow_non_finite:
+            body = json.loads(raw)
+        else:
+            body = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError as exc:
         raise _too_deep(max_depth) from exc
     except UnicodeDecodeError as exc:
@@ -286,6 +290,11 @@ def read_json(
             code="invalid_json",
             line=exc.lineno,
             column=exc.colno,
+        ) from exc
+    except ValueError as exc:  # an integer over Python's 4300 digits, a float that overflows
+        reason = str(exc).split(";")[0]
+        raise BadRequest(
+            f"the body holds a number this API cannot read: {reason}", code="invalid_json"
         ) from exc
     if _deeper_than(body, max_depth):
         raise _too_deep(max_depth)
@@ -339,6 +348,13 @@ def _too_deep(limit: int) -> BadRequest:
         code="json_too_deep",
         max_depth=limit,
     )
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} overflows a 64-bit float; send a finite number")
+    return value
 
 
 def _no_constants(name: str) -> Any:

@@ -8,7 +8,9 @@ slashes) never reach our router: the app must still answer JSON.
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
 import statistics
 import time
 import uuid
@@ -307,3 +309,47 @@ def test_an_sdk_timeout_that_is_not_valid_is_ignored(workspace: Any, value: str)
         headers={"X-Stainless-Read-Timeout": value},
     )
     assert_error(response, 404)  # got past the header to the leaderboard lookup
+
+
+# -- numbers JSON allows but Python refuses, and bodies that end early ------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("/v1/leaderboards", b'{"name": ' + b"7" * 5000 + b"}"),  # over Python's 4300 digits
+        ("/v1/tokens", b'{"name": "t", "budget_usd": 1e999}'),  # overflows to infinity
+        ("/v1/tokens", b'{"name": "t", "budget_usd": -1e400}'),
+        ("/v1/leaderboard/x/inference", b'{"input": "x", "temperature": 1e309}'),
+    ],
+)
+def test_numbers_python_cannot_hold_are_400(workspace: Any, path: str, content: bytes) -> None:
+    error = assert_error(json_post(workspace.api, path, content), 400, "invalid_json")
+    assert "number" in error["message"], error
+
+
+def test_a_body_shorter_than_its_content_length_is_400(workspace: Any, stack: Any) -> None:
+    """The client stops sending mid-body: Werkzeug's own error, answered as ours."""
+    url = httpx.URL(stack.base_url)
+    with socket.create_connection((url.host, url.port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/leaderboards HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {workspace.token}\r\n".encode()
+            + b"Content-Length: 1000\r\nConnection: close\r\n\r\n"
+            + b'{"name": "half'
+        )
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert status == 400, answer[:300]
+    assert b"application/json" in head.lower(), head
+    assert json.loads(body)["error"]["code"], body
+
+
+def test_a_cursor_holding_deeply_nested_json_is_400(workspace: Any) -> None:
+    cursor = base64.urlsafe_b64encode(b"[" * 5000).decode().rstrip("=")
+    response = workspace.api.get("/v1/tokens", params={"cursor": cursor})
+    assert_error(response, 400, "invalid_cursor")
