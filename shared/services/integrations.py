@@ -36,7 +36,8 @@ PREFIXES = {"openrouter": "sk-or-", "huggingface": "hf_"}
 class IntegrationPut(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
-    secret: Annotated[str, Field(min_length=8, max_length=500)]
+    # Sent as an HTTP header to the provider: printable ASCII, no spaces.
+    secret: Annotated[str, Field(min_length=8, max_length=500, pattern=r"^[!-~]+$")]
     validate_now: bool = Field(default=True, alias="validate")
 
 

@@ -353,3 +353,41 @@ def test_a_cursor_holding_deeply_nested_json_is_400(workspace: Any) -> None:
     cursor = base64.urlsafe_b64encode(b"[" * 5000).decode().rstrip("=")
     response = workspace.api.get("/v1/tokens", params={"cursor": cursor})
     assert_error(response, 400, "invalid_cursor")
+
+
+# -- bodies that reach a store or a provider ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"": 1},
+        {"a": {"": 1}},
+        {"a": [{"b": [{"": None}]}]},
+        {"deep": [[1]]},
+        {"deep": [{"a": [[]]}]},
+        {"deep": json.loads('{"a":' * 20 + "1" + "}" * 20)},  # 21 levels with data itself
+    ],
+)
+def test_event_data_firestore_cannot_store_is_422(workspace: Any, data: dict[str, Any]) -> None:
+    lb = workspace.api.create_push_leaderboard()
+    response = workspace.api.post(f"/v1/leaderboard/{lb}/traces", json={"name": "e", "data": data})
+    error = assert_error(response, 422, "validation_failed")
+    assert error["errors"][0]["field"] == "data", error
+
+
+def test_event_data_as_deep_as_firestore_allows_is_recorded(workspace: Any) -> None:
+    lb = workspace.api.create_push_leaderboard()
+    data = {"deep": json.loads('[{"a":' * 9 + "[1]" + "}]" * 9), "k": {"v": 1}}
+    response = workspace.api.post(f"/v1/leaderboard/{lb}/traces", json={"name": "e", "data": data})
+    assert response.status_code == 201, response.text
+    assert response.json()["data"] == data
+
+
+@pytest.mark.parametrize(
+    "secret", ["sk-or-v1-caf\u00e9-secret", "sk-or-v1 with spaces", "tab\tsecret"]
+)
+def test_an_integration_secret_that_cannot_be_a_header_is_422(workspace: Any, secret: str) -> None:
+    response = workspace.api.http.put("/v1/integrations/huggingface", json={"secret": secret})
+    error = assert_error(response, 422, "validation_failed")
+    assert error["errors"][0]["field"] == "secret", error
