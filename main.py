@@ -1,11 +1,19 @@
 """Every Cloud Function entry point, for ``functions-framework --target=<name>`` and
-``gcloud functions deploy <name> --entry-point=<name>``. Each lives in ``functions/``."""
+``gcloud functions deploy <name> --entry-point=<name>``. Each lives in ``functions/``.
+
+Loading this module is a function's cold start: the settings are validated here, so a function
+with a bad configuration (an empty or short ``DRGERO_INTERNAL_KEY``, ...) refuses to start
+with an error naming the setting, instead of failing (or opening up) on its first request.
+functions-framework loads it inside the Flask app it is building, which ``adopt_app`` makes
+answer JSON for the requests Flask refuses before a function sees them."""
 
 from shared import logs
-from shared.settings import Settings
+from shared.settings import get_settings
+from shared.web.framework import adopt_app
 
 logs.configure()
-Settings()  # validated at cold start: a malformed setting stops the instance, clearly named
+get_settings()  # validated at cold start: a malformed setting stops the instance, clearly named
+adopt_app()
 
 from functions.api import api  # noqa: E402
 from functions.consolidation import consolidation  # noqa: E402

@@ -9,6 +9,10 @@ app and re-executes ``main.py`` as a new ``main`` module (so ``main.py`` must st
 which it is: it re-exports the entry points, whose modules Python imports once). Side effects
 of each call, harmless here: it sets ``os.environ["FUNCTION_TARGET"]`` to the last target and
 appends the source's directory to ``sys.path`` again.
+
+Every answer is JSON: a path no function serves is a 404 here, and each app answers JSON for
+what Flask refuses before the function is called (``shared.web.framework``, set up by
+``main.py`` in every app).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 import functions_framework
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from shared.errors import NotFound, error_body
 from shared.web.routes import function_for_path, targets
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -43,7 +48,8 @@ class Dispatcher:
             return _json(start_response, "200 OK", {"ok": True})
         target = function_for_path(path)
         if target is None or target not in self.apps:
-            body = {"error": {"code": "not_found", "message": f"No endpoint at {path}"}}
+            method = environ.get("REQUEST_METHOD", "GET")
+            body = error_body(NotFound(f"no endpoint at {method} {path}"))
             return _json(start_response, "404 Not Found", body)
         return self.apps[target](environ, start_response)
 

@@ -28,7 +28,7 @@ router = Router("consolidation")
 
 
 class ConsolidateTask(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     leaderboard_id: str
     reason: str = "task"

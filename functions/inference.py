@@ -9,7 +9,8 @@ waiting for the model (for a stream: minus the wait for its first chunk).
 
 A client may shorten the request's deadline with ``X-DrGero-Timeout: <seconds>``; the OpenAI
 SDKs send their own timeout as ``X-Stainless-Read-Timeout``, which counts the same way (there is no
-point answering a client that has given up).
+point answering a client that has given up). Neither may be shorter than the
+``inference_min_client_timeout_seconds`` setting: no model answers in ``5e-324`` seconds.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ SDK_TIMEOUT_HEADER = "X-Stainless-Read-Timeout"  # what the OpenAI SDKs send as 
 
 
 class InferenceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     input: str | None = None
     question: str | None = None
@@ -55,7 +56,8 @@ class InferenceIn(BaseModel):
 
 
 class ChatIn(BaseModel):
-    model_config = ConfigDict(extra="allow")  # other OpenAI parameters are accepted and ignored
+    # Other OpenAI parameters are accepted and ignored.
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str
     messages: Annotated[list[dict[str, Any]], Field(min_length=1)]
@@ -76,7 +78,7 @@ def _infer(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict
     call = inference.prepare(
         deps, token, leaderboard_id,
         input_text=body.input or body.question or body.query, messages=body.messages,
-        client_timeout=_client_timeout(request),
+        client_timeout=_client_timeout(deps, request),
         idempotent_call=bool(request.headers.get(IDEMPOTENCY_HEADER)),
     )  # fmt: skip
     chat = ChatRequest(call.messages, max_tokens=body.max_tokens, temperature=body.temperature)
@@ -125,7 +127,7 @@ def _chat(request: flask.Request) -> Any:
         )
     call = inference.prepare(
         deps, token, body.model[len(MODEL_PREFIX) :],
-        messages=body.messages, client_timeout=_client_timeout(request),
+        messages=body.messages, client_timeout=_client_timeout(deps, request),
         idempotent_call=bool(request.headers.get(IDEMPOTENCY_HEADER)) and not body.stream,
     )  # fmt: skip
     chat = ChatRequest(
@@ -169,30 +171,34 @@ def _body(deps: Any, request: flask.Request) -> Any:
     return read_json(request, max_bytes=deps.settings.inference_max_body_bytes)
 
 
-def _client_timeout(request: flask.Request) -> float | None:
+def _client_timeout(deps: Any, request: flask.Request) -> float | None:
     """The client's own timeout in seconds, when it sent one (see the module docstring).
 
-    Ours must be a positive number (else 400); the SDKs' header is a hint, ignored unless valid.
+    Ours must be a finite number of seconds, at least the minimum (else 400); the SDKs' header
+    is a hint, ignored unless valid.
     """
+    minimum = deps.settings.inference_min_client_timeout_seconds
     ours = request.headers.get(CLIENT_TIMEOUT_HEADER)
     if ours is not None:
-        seconds = _positive_seconds(ours)
+        seconds = _seconds(ours, minimum)
         if seconds is None:
             raise BadRequest(
-                f"{CLIENT_TIMEOUT_HEADER} must be a positive number of seconds, not {ours!r}",
+                f"{CLIENT_TIMEOUT_HEADER} must be a number of seconds, at least {minimum},"
+                f" not {ours[:40]!r}",
                 code="invalid_header",
                 header=CLIENT_TIMEOUT_HEADER,
+                min_seconds=minimum,
             )
         return seconds
-    return _positive_seconds(request.headers.get(SDK_TIMEOUT_HEADER) or "")
+    return _seconds(request.headers.get(SDK_TIMEOUT_HEADER) or "", minimum)
 
 
-def _positive_seconds(raw: str) -> float | None:
+def _seconds(raw: str, minimum: float) -> float | None:
     try:
         seconds = float(raw)
     except ValueError:
         return None
-    return seconds if 0 < seconds < float("inf") else None
+    return seconds if minimum <= seconds < float("inf") else None  # NaN compares False
 
 
 def _chat_body(answer: inference.Answer, model: str) -> dict[str, Any]:

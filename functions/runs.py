@@ -20,7 +20,7 @@ router = Router("runs")
 
 
 class PrepareTask(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     leaderboard_id: str
     run_id: str

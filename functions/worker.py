@@ -22,7 +22,7 @@ router = Router("worker")
 
 
 class ShardTask(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     leaderboard_id: str
     run_id: str

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
+from typing import Annotated
 
 from cryptography.fernet import Fernet
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# No deployment may accept internal keys shorter than this, whatever it configures.
+INTERNAL_KEY_FLOOR = 16
 
 
 class Settings(BaseSettings):
-    # Errors never echo the input: several settings are secrets.
+    # A refused value never appears in the error: some of them are secrets.
     model_config = SettingsConfigDict(
         env_prefix="DRGERO_", extra="ignore", hide_input_in_errors=True
     )
@@ -44,12 +48,19 @@ class Settings(BaseSettings):
     # base URL in production; the local dispatcher's base URL locally).
     internal_base_url: str = "http://127.0.0.1:8080"
     # Shared secret that task and scheduler requests carry in X-DrGero-Internal-Key. Internal
-    # endpoints refuse every request while it is unset: secure by default.
+    # endpoints refuse every request while it is unset: secure by default. Set, it must hold at
+    # least ``internal_key_min_length`` characters (surrounding whitespace, such as the newline
+    # `openssl rand -hex 32` ends with, is dropped): an empty or short key refuses to start.
     internal_key: SecretStr | None = None
+    internal_key_min_length: Annotated[int, Field(ge=INTERNAL_KEY_FLOOR)] = 32
     # Service account whose OIDC token Cloud Tasks attaches (production, private functions).
     tasks_service_account: str | None = None
     # The public base URL clients use (shown in webhook examples and download paths).
     public_base_url: str = "http://127.0.0.1:8080"
+
+    # Request bodies: the deepest nesting of arrays and objects a JSON body may have (a deeper
+    # one is 400 json_too_deep before any handler or model sees it).
+    request_max_json_depth: Annotated[int, Field(ge=1, le=500)] = 64
 
     # Push limits. Production Firestore caps a request at 10 MiB and a document at 1 MiB.
     push_max_body_bytes: int = 5 * 1024 * 1024
@@ -157,6 +168,11 @@ class Settings(BaseSettings):
     # Candidate models per leaderboard (manual adds and auto-select): past it 409
     # candidate_limit_reached. Every run calls every candidate on every row.
     max_candidates_per_leaderboard: int = Field(default=50, ge=1)
+    # The shortest timeout a client may ask for in X-DrGero-Timeout (shorter is 400
+    # invalid_header; the OpenAI SDKs' X-Stainless-Read-Timeout is ignored then).
+    inference_min_client_timeout_seconds: Annotated[
+        float, Field(gt=0, le=60, allow_inf_nan=False)
+    ] = 0.1
 
     # GET datasets (a .jsonl / .jsonl.gz file on the Hugging Face Hub). The most bytes read,
     # uncompressed (validation and the copy a run pins; 413 dataset_too_large), the most valid
@@ -214,6 +230,21 @@ def secrets_keys(value: SecretStr | None) -> list[str]:
     if value is None:
         return []
     return [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
+
+    @model_validator(mode="after")
+    def _internal_key_is_strong(self) -> Settings:
+        if self.internal_key is None:
+            return self
+        key = self.internal_key.get_secret_value().strip()
+        if len(key) < self.internal_key_min_length:
+            raise ValueError(
+                f"DRGERO_INTERNAL_KEY is set but {'empty' if not key else 'too short'}"
+                f" ({len(key)} characters): it must hold at least"
+                f" {self.internal_key_min_length} (DRGERO_INTERNAL_KEY_MIN_LENGTH); generate"
+                " one with `openssl rand -hex 32`, or unset it to refuse every internal call"
+            )
+        self.internal_key = SecretStr(key)
+        return self
 
 
 @lru_cache(maxsize=1)

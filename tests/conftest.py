@@ -29,7 +29,7 @@ from shared.services import accounts
 hypothesis_settings.register_profile("drgero", derandomize=True, deadline=None)
 hypothesis_settings.load_profile("drgero")
 
-INTERNAL_KEY = "test-internal-" + secrets.token_hex(8)
+INTERNAL_KEY = "test-internal-" + secrets.token_hex(16)  # settings want 32 characters or more
 
 
 @pytest.fixture(scope="session")

@@ -88,7 +88,7 @@ class UnparseableJudgeAnswer(ValueError):
 class JudgeConfig(BaseModel):
     """The judge of a leaderboard. Extra fields (endpoint settings) are kept as given."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: Annotated[str, Field(min_length=1)] = "openai/gpt-4o-mini"
     platform: Annotated[str, Field(min_length=1)] = "openrouter"

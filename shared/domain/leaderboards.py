@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shared.domain.judge import JudgeConfig
 from shared.domain.schedule import ScheduleConfig
 from shared.domain.scoring import ExactConfig
+from shared.domain.wire import Timestamp
 
 MAX_SAMPLES_CEILING = 1_000_000
 MAX_ROWS_LIMIT = 1_000_000_000
@@ -22,7 +23,7 @@ LATEST_END_DATE = date(9000, 1, 1)
 
 
 class PushDatasetConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     mode: Literal["push"]
     auto_limit: Annotated[bool, Field(strict=True)] = True
@@ -33,7 +34,7 @@ class PushDatasetConfig(BaseModel):
         Annotated[int, Field(strict=True, ge=1, le=MAX_SAMPLES_CEILING)] | None
     ) = 100
     consolidate_every_hours: Annotated[float, Field(gt=0, le=24 * 366)] | None = 24
-    end_date: datetime | None = None
+    end_date: Timestamp | None = None
     # Start a run (source "dataset_improvement") when a consolidation adds or changes at least
     # this fraction of the dataset's rows; null: never.
     improvement_run_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
@@ -85,7 +86,7 @@ GET_URL_FORMS = ("hf://datasets/", "https://huggingface.co/datasets/", "https://
 class GetDatasetConfig(BaseModel):
     """A .jsonl or .jsonl.gz file on the Hugging Face Hub, read at run time."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     mode: Literal["get"]
     url: Annotated[str, Field(min_length=1, max_length=2000)]
@@ -117,7 +118,7 @@ class JudgeEvaluation(JudgeConfig):
     whose stored credentials it then uses. Free-form endpoint configs are not accepted: a
     judge must never be able to borrow another credential of the workspace."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     type: Literal["judge"]
     candidate_model_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
@@ -126,7 +127,7 @@ class JudgeEvaluation(JudgeConfig):
 class HumanEvaluation(BaseModel):
     """Reviewers score each output from 0 (wrong) to 1 (right), optionally with a comment."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     type: Literal["human"]
     instructions: Annotated[str, Field(max_length=20_000)] | None = None
@@ -141,7 +142,7 @@ EvaluationConfig = Annotated[
 class InferenceConfig(BaseModel):
     """How the leaderboard's inference endpoint behaves."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     # On a timeout, 5xx or 429 of the selected model, try this many next-ranked models.
     fallbacks: Annotated[int, Field(strict=True, ge=0, le=5)] = 2
@@ -156,7 +157,7 @@ class InferenceConfig(BaseModel):
 
 
 class LeaderboardCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     system_prompt: Annotated[str, Field(min_length=1, max_length=100_000)]
@@ -176,7 +177,7 @@ class LeaderboardCreate(BaseModel):
 class LeaderboardUpdate(BaseModel):
     """PATCH body: only the fields given change. A dataset keeps its mode."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     system_prompt: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None

@@ -26,14 +26,14 @@ def _http_url(url: str) -> str:
 class Pricing(BaseModel):
     """USD per million tokens, for endpoints that don't report a cost themselves."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt_per_million: PerMillion = 0.0
     completion_per_million: PerMillion = 0.0
 
 
 class AuthIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     method: Literal["none", "bearer", "header"] = "none"
     token: SecretStr | None = None
@@ -49,7 +49,7 @@ class AuthIn(BaseModel):
 
 
 class ResponseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     format: Literal["chat", "json", "text"] = "chat"
     field: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -62,7 +62,7 @@ class ResponseIn(BaseModel):
 
 
 class OpenRouterModelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     platform: Literal["openrouter"]
     model_id: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[^/\s]+/[^\s]+$")]
@@ -70,7 +70,7 @@ class OpenRouterModelIn(BaseModel):
 
 
 class CustomModelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     platform: Literal["custom"]
     endpoint: Annotated[str, Field(max_length=2000)]
@@ -84,7 +84,7 @@ class CustomModelIn(BaseModel):
 
 
 class HuggingFaceModelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     platform: Literal["huggingface"]
     endpoint: Annotated[str, Field(max_length=2000)]
@@ -97,7 +97,7 @@ class HuggingFaceModelIn(BaseModel):
 
 
 class DrGeroModelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     platform: Literal["drgero"]
     model_id: Annotated[str, Field(min_length=1, max_length=128)]
@@ -116,7 +116,7 @@ EndpointIn = Annotated[
 class WorkspaceModelCreate(BaseModel):
     """A Dr.Gero model: a named workspace model object with its serving endpoint."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     name: Label
     description: Annotated[str, Field(max_length=5000)] | None = None
@@ -124,7 +124,7 @@ class WorkspaceModelCreate(BaseModel):
 
 
 class AutoSelectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     count: Annotated[int, Field(strict=True, ge=1, le=20)] = 3
     max_input_price_per_million: PerMillion | None = None

@@ -46,7 +46,7 @@ _MAX_CANDIDATES = 10_000  # wall times that fall before `after` (a repeated hour
 class ScheduleConfig(BaseModel):
     """A leaderboard's run schedule (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     cron: str
     timezone: str = "UTC"

@@ -94,7 +94,9 @@ class ExactConfig(BaseModel):
     """How exact-match evaluation compares an output with the expected answer."""
 
     # The field is ``json`` on the wire; ``json_`` here because BaseModel has a ``json`` method.
-    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", serialize_by_alias=True, validate_by_name=True, strict=True
+    )
 
     normalize: list[Normalisation] = Field(default_factory=_default_normalisation)
     numeric_tolerance: _Tolerance | None = None

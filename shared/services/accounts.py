@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shared.clock import utcnow
 from shared.domain import tokens as token_domain
 from shared.domain.tokens import API_SCOPES, Scope
+from shared.domain.wire import Timestamp
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.storage.records import TokenRecord, WorkspaceRecord
@@ -21,11 +22,11 @@ from shared.wiring import Deps
 
 
 class ApiTokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     scopes: list[str] = Field(default_factory=lambda: [Scope.LEADERBOARDS_READ.value], min_length=1)
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
     expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     budget_usd: Annotated[float, Field(ge=0)] | None = None
 
@@ -48,10 +49,10 @@ class ApiTokenCreate(BaseModel):
 
 
 class DatasetTokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)] = "dataset token"
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
 
 
 def bootstrap_workspace(deps: Deps, *, name: str, plan: str = "free") -> dict[str, Any]:

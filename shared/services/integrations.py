@@ -34,14 +34,15 @@ PREFIXES = {"openrouter": "sk-or-", "huggingface": "hf_"}
 
 
 class IntegrationPut(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
-    secret: Annotated[str, Field(min_length=8, max_length=500)]
+    # Sent as an HTTP header to the provider: printable ASCII, no spaces.
+    secret: Annotated[str, Field(min_length=8, max_length=500, pattern=r"^[!-~]+$")]
     validate_now: bool = Field(default=True, alias="validate")
 
 
 class ValidateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     provider: Provider | None = None
 

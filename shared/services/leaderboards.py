@@ -283,7 +283,7 @@ def get_trace(
 class ManualEventIn(BaseModel):
     """A manual event: anything worth keeping next to the leaderboard's other traces."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     # The caller's own id for the event: sending it again records nothing new (retries).
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")] | None = None
@@ -296,12 +296,37 @@ class ManualEventIn(BaseModel):
     @field_validator("data")
     @classmethod
     def _small(cls, data: dict[str, Any] | None) -> dict[str, Any] | None:
-        if data is not None and len(canonical_json(data).encode("utf-8")) > MAX_EVENT_DATA_BYTES:
+        if data is None:
+            return None
+        if len(canonical_json(data).encode("utf-8")) > MAX_EVENT_DATA_BYTES:
             raise ValueError(f"data must be at most {MAX_EVENT_DATA_BYTES} bytes of JSON")
+        _storable(data)
         return data
 
 
 MAX_EVENT_DATA_BYTES = 64 * 1024
+# ``data`` is stored as a Firestore map inside the trace: maps nest at most 20 levels (``data``
+# itself is the first), field names are not empty, and an array cannot hold an array.
+MAX_EVENT_DATA_DEPTH = 20
+
+
+def _storable(data: dict[str, Any]) -> None:
+    level: list[Any] = [data]
+    for _ in range(MAX_EVENT_DATA_DEPTH):
+        inner: list[Any] = []
+        for value in level:
+            if isinstance(value, dict):
+                if "" in value:
+                    raise ValueError("data keys must not be empty")
+                inner += [item for item in value.values() if isinstance(item, dict | list)]
+                continue
+            if any(isinstance(item, list) for item in value):
+                raise ValueError("data cannot hold an array directly inside an array")
+            inner += [item for item in value if isinstance(item, dict)]
+        if not inner:
+            return
+        level = inner
+    raise ValueError(f"data nests arrays and objects more than {MAX_EVENT_DATA_DEPTH} deep")
 
 
 def record_event(

@@ -25,7 +25,7 @@ from shared.wiring import Deps
 
 
 class ReviewSubmit(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     score: Annotated[float, Field(ge=0, le=1)]
     comment: Annotated[str, Field(max_length=5000)] | None = None

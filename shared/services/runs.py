@@ -43,7 +43,7 @@ PREPARE_TASK_PATH = "/internal/tasks/prepare-run"
 
 
 class RunCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model_ids: list[str] | None = None  # default: every candidate model
 

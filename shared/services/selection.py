@@ -20,7 +20,7 @@ from shared.wiring import Deps
 
 
 class SelectionPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     strategy: Literal["ranking_winner", "manual"]
     model_id: str | None = None

@@ -39,7 +39,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
         order_value, item_id = json.loads(raw)
         return datetime.fromisoformat(order_value), str(item_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
         raise BadRequest("cursor is not one this API returned", code="invalid_cursor") from exc
 
 

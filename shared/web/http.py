@@ -4,12 +4,17 @@ An entry point declares its routes on a :class:`Router`; the router answers 404/
 and methods it does not serve, turns every :class:`~shared.errors.DrGeroError` into its JSON
 error, pydantic validation errors into 422 with the failing fields, Google API failures into
 503, and anything unexpected into a 500 with a request id but never a stack trace.
+
+A path matches a route's template whole (a trailing newline is not "the end"). Where a literal
+template and a ``{name}`` template both match a path (``/v1/integrations/validate`` and
+``/v1/integrations/{provider}``), the literal one owns it: a method it does not serve is 405.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -20,6 +25,7 @@ from typing import Any, TypeVar
 import flask
 from google.api_core import exceptions as gexc
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
 
 from shared.errors import (
     BadRequest,
@@ -32,6 +38,7 @@ from shared.errors import (
     ValidationFailed,
     error_body,
 )
+from shared.settings import get_settings
 
 log = logging.getLogger("drgero.http")
 
@@ -47,6 +54,7 @@ class _Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
+    literal_segments: int  # how specific the template is: more literal segments win
 
 
 class Router:
@@ -61,9 +69,10 @@ class Router:
         """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches a segment)."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
         pattern = re.compile(f"^{regex}/?$")
+        literal = sum(1 for part in template.split("/") if part and not part.startswith("{"))
 
         def register(handler: Handler) -> Handler:
-            self._routes.append(_Route(method.upper(), pattern, handler))
+            self._routes.append(_Route(method.upper(), pattern, handler, literal))
             return handler
 
         return register
@@ -75,6 +84,8 @@ class Router:
             response = self._dispatch(request)
         except DrGeroError as exc:
             response = error_response(exc)
+        except HTTPException as exc:  # Werkzeug's own (a client gone mid-body, ...)
+            response = http_error_response(exc, request)
         except ValidationError as exc:
             response = error_response(validation_error(exc))
         except gexc.GoogleAPICallError:
@@ -111,11 +122,12 @@ class Router:
 
     def _dispatch(self, request: flask.Request) -> flask.Response:
         path = request.path
+        matches = [(route, m) for route in self._routes if (m := route.pattern.fullmatch(path))]
+        most_literal = max((route.literal_segments for route, _ in matches), default=0)
         allowed = []
-        for route in self._routes:
-            match = route.pattern.match(path)
-            if match is None:
-                continue
+        for route, match in matches:
+            if route.literal_segments < most_literal:
+                continue  # a literal template owns this path
             if route.method != request.method:
                 allowed.append(route.method)
                 continue
@@ -166,6 +178,30 @@ def error_response(error: DrGeroError) -> flask.Response:
     if isinstance(error, MethodNotAllowed):
         headers["Allow"] = ", ".join(error.details.get("allowed", []))
     return json_response(error_body(error), error.status, headers)
+
+
+# Werkzeug's HTTP errors by status, as our own (its HTML pages are never an answer of ours).
+_HTTP_ERRORS: dict[int, type[DrGeroError]] = {
+    cls.status: cls for cls in (BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType)
+}
+
+
+def http_error_response(exc: HTTPException, request: flask.Request) -> flask.Response:
+    """The JSON error for an HTTP error that Werkzeug or Flask raised, not one of ours."""
+    status = exc.code or 500
+    if status == 404:
+        return error_response(NotFound(f"no endpoint at {request.method} {request.path}"))
+    if status == 405:
+        allowed = sorted(getattr(exc, "valid_methods", None) or [])
+        return error_response(
+            MethodNotAllowed(f"{request.method} is not allowed on {request.path}", allowed=allowed)
+        )
+    known = _HTTP_ERRORS.get(status)
+    if known is not None:
+        return error_response(known(exc.description or known.default_code))
+    code = "bad_request" if status < 500 else "internal"
+    body = {"error": {"code": code, "message": exc.description or exc.name}}
+    return json_response(body, status)
 
 
 # Tags of our discriminated unions: pydantic puts the chosen tag into an error's location
@@ -221,7 +257,9 @@ def read_json(
     """The request's JSON body: 415 unless JSON, 413 over ``max_bytes``, 400 if malformed.
 
     ``NaN`` and ``Infinity`` are not JSON and answer 400, unless ``allow_non_finite``: the push
-    accepts them at parse time to reject only the rows that hold them.
+    accepts them at parse time to reject only the rows that hold them. Arrays and objects
+    nested deeper than the ``request_max_json_depth`` setting answer 400 ``json_too_deep``
+    (so do bodies too deep for the parser itself), before any model or handler sees them.
     """
     mimetype = (request.mimetype or "").lower()
     if mimetype != "application/json" and not mimetype.endswith("+json"):
@@ -236,8 +274,14 @@ def read_json(
         raise _too_large(None, max_bytes)
     if not raw.strip():
         raise BadRequest("the request body is empty; send a JSON document", code="empty_body")
+    max_depth = get_settings().request_max_json_depth
     try:
-        return json.loads(raw, parse_constant=None if allow_non_finite else _no_constants)
+        if allow_non_finite:
+            body = json.loads(raw)
+        else:
+            body = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
+    except RecursionError as exc:
+        raise _too_deep(max_depth) from exc
     except UnicodeDecodeError as exc:
         raise BadRequest("the body is not UTF-8 text", code="invalid_json") from exc
     except json.JSONDecodeError as exc:
@@ -247,16 +291,70 @@ def read_json(
             line=exc.lineno,
             column=exc.colno,
         ) from exc
+    except ValueError as exc:  # an integer over Python's 4300 digits, a float that overflows
+        reason = str(exc).split(";")[0]
+        raise BadRequest(
+            f"the body holds a number this API cannot read: {reason}", code="invalid_json"
+        ) from exc
+    if _deeper_than(body, max_depth):
+        raise _too_deep(max_depth)
+    return body
 
 
 def parse(model: type[M], request: flask.Request) -> M:
-    """The JSON body validated into ``model`` (an empty body counts as ``{}``)."""
-    if not request.content_length and not request.headers.get("Transfer-Encoding"):
+    """The JSON body validated into ``model``.
+
+    An absent body counts as ``{}`` (every field's default), except on PATCH: a PATCH without a
+    body changes nothing and is a mistake, 400 ``empty_body``.
+    """
+    absent = not request.content_length and not request.headers.get("Transfer-Encoding")
+    if absent and request.method == "PATCH":
+        raise BadRequest(
+            "a PATCH needs a JSON body with the fields to change; the body is empty",
+            code="empty_body",
+        )
+    if absent:
         return model.model_validate({})
     data = read_json(request)
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", code="invalid_body_shape")
     return model.model_validate(data)
+
+
+_CONTAINERS = (dict, list)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` deep in ``value`` (``[]`` is 1 deep).
+
+    Level by level, without recursion: each container is looked at once (``value`` comes from
+    ``json.loads``, whose containers are exactly ``dict`` and ``list``).
+    """
+    level = [value] if type(value) in _CONTAINERS else []
+    for _ in range(limit):
+        inner: list[Any] = []
+        for container in level:
+            items = container.values() if type(container) is dict else container
+            inner += [item for item in items if type(item) in _CONTAINERS]
+        if not inner:
+            return False
+        level = inner
+    return bool(level)
+
+
+def _too_deep(limit: int) -> BadRequest:
+    return BadRequest(
+        f"the JSON body nests arrays and objects too deep; the limit is {limit} levels",
+        code="json_too_deep",
+        max_depth=limit,
+    )
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} overflows a 64-bit float; send a finite number")
+    return value
 
 
 def _no_constants(name: str) -> Any:

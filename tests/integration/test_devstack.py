@@ -316,7 +316,9 @@ def test_dispatcher_hands_each_path_to_its_function(dispatcher_url: str, path: s
 def test_dispatcher_answers_unknown_paths_with_a_json_404(dispatcher_url: str) -> None:
     response = httpx.get(dispatcher_url + "/nowhere")
     assert response.status_code == 404
-    assert response.json() == {"error": {"code": "not_found", "message": "No endpoint at /nowhere"}}
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "no endpoint at GET /nowhere"}
+    }
 
 
 def test_dispatcher_health(dispatcher_url: str) -> None:
