@@ -224,13 +224,6 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the part
         return value
 
-
-def secrets_keys(value: SecretStr | None) -> list[str]:
-    """The configured Fernet keys, first (the one that encrypts) first."""
-    if value is None:
-        return []
-    return [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
-
     @model_validator(mode="after")
     def _internal_key_is_strong(self) -> Settings:
         if self.internal_key is None:
@@ -245,6 +238,13 @@ def secrets_keys(value: SecretStr | None) -> list[str]:
             )
         self.internal_key = SecretStr(key)
         return self
+
+
+def secrets_keys(value: SecretStr | None) -> list[str]:
+    """The configured Fernet keys, first (the one that encrypts) first."""
+    if value is None:
+        return []
+    return [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
 
 
 @lru_cache(maxsize=1)

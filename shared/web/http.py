@@ -253,8 +253,13 @@ def read_json(
     *,
     max_bytes: int = DEFAULT_MAX_JSON_BYTES,
     allow_non_finite: bool = False,
+    integral_floats: bool = False,
 ) -> Any:
     """The request's JSON body: 415 unless JSON, 413 over ``max_bytes``, 400 if malformed.
+
+    ``integral_floats`` reads a number with a zero fraction (``5.0``, ``1e3``) as an integer, as
+    JSON Schema's ``integer`` does: request models are strict and would refuse ``5.0`` for an
+    integer field that the OpenAPI document says takes it.
 
     ``NaN`` and ``Infinity`` are not JSON and answer 400, unless ``allow_non_finite``: the push
     accepts them at parse time to reject only the rows that hold them. Arrays and objects
@@ -279,7 +284,8 @@ def read_json(
         if allow_non_finite:
             body = json.loads(raw)
         else:
-            body = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
+            number = _integral_or_float if integral_floats else _finite
+            body = json.loads(raw, parse_constant=_no_constants, parse_float=number)
     except RecursionError as exc:
         raise _too_deep(max_depth) from exc
     except UnicodeDecodeError as exc:
@@ -315,7 +321,7 @@ def parse(model: type[M], request: flask.Request) -> M:
         )
     if absent:
         return model.model_validate({})
-    data = read_json(request)
+    data = read_json(request, integral_floats=True)
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", code="invalid_body_shape")
     return model.model_validate(data)
@@ -355,6 +361,12 @@ def _finite(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{text[:40]} overflows a 64-bit float; send a finite number")
     return value
+
+
+def _integral_or_float(text: str) -> int | float:
+    value = _finite(text)
+    # Only where the float is exact: past 2**53 a "zero fraction" is rounding, not the number.
+    return int(value) if value.is_integer() and abs(value) <= 2**53 else value
 
 
 def _no_constants(name: str) -> Any:

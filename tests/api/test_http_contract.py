@@ -258,6 +258,18 @@ def test_integers_are_still_numbers_where_a_fraction_is_allowed(workspace: Any) 
     assert patched.status_code == 200, patched.text
 
 
+def test_a_number_with_a_zero_fraction_is_an_integer_as_json_schema_says(workspace: Any) -> None:
+    """The document types ``inference.fallbacks`` as ``integer``, which ``3.0`` is."""
+    api = workspace.api
+    lb = api.create_push_leaderboard()
+    patched = api.http.patch(f"/v1/leaderboard/{lb}", json={"inference": {"fallbacks": 3.0}})
+    assert patched.status_code == 200, patched.text
+    assert api.get(f"/v1/leaderboard/{lb}").json()["inference"]["fallbacks"] == 3
+    fraction = api.http.patch(f"/v1/leaderboard/{lb}", json={"inference": {"fallbacks": 2.5}})
+    assert fraction.status_code == 422, fraction.text
+    assert fraction.json()["error"]["errors"][0]["field"] == "inference.fallbacks"
+
+
 # -- the OpenAPI document ----------------------------------------------------------------------
 
 
