@@ -223,6 +223,10 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
         base_url = f"http://{LOOPBACK}:{server.server_port}"
         os.environ["DRGERO_INTERNAL_BASE_URL"] = base_url
         os.environ["DRGERO_PUBLIC_BASE_URL"] = base_url
+        # Loading the functions validated (and cached) the settings before the port was known.
+        from shared import wiring
+
+        wiring.reset()
         scheduler = Scheduler(base_url, os.environ["DRGERO_INTERNAL_KEY"]).start()
 
         credentials = _workspace_credentials(base_url, paths.env_file)

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # The public base URL clients use (shown in webhook examples and download paths).
     public_base_url: str = "http://127.0.0.1:8080"
 
+    # Request bodies of the admin API (leaderboards, candidates, tokens, ...): the largest body
+    # (413 payload_too_large; push and inference have their own limits below).
+    request_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Request bodies: the deepest nesting of arrays and objects a JSON body may have (a deeper
     # one is 400 json_too_deep before any handler or model sees it).
     request_max_json_depth: Annotated[int, Field(ge=1, le=500)] = 64

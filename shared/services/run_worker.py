@@ -33,8 +33,8 @@ from shared.domain.judge import (
 from shared.domain.prompts import render_task, task_messages
 from shared.domain.rows import Row
 from shared.domain.scoring import ExactConfig, score_exact
-from shared.providers.base import ChatRequest, Completion, Endpoint
-from shared.providers.errors import ProviderError
+from shared.providers.base import ChatRequest, Completion, Endpoint, UnusableEndpoint
+from shared.providers.errors import MissingCredentials, ProviderError
 from shared.providers.http import call_with_retries
 from shared.services.endpoints import endpoint_for
 from shared.services.run_finalize import finalize_run
@@ -184,7 +184,13 @@ class _CancelWatch:
 
 
 def _endpoint(deps: Deps, run: dict[str, Any], config: dict[str, Any]) -> Endpoint:
-    return endpoint_for(deps, run["workspace_id"], config)
+    """The model's endpoint; one that cannot be built (its key was removed since the run
+    started) fails each row's call instead of the shard, which a retry could not mend."""
+    try:
+        return endpoint_for(deps, run["workspace_id"], config)
+    except MissingCredentials as exc:
+        label = f"{config.get('platform')}:{config.get('model_id') or config.get('model')}"
+        return UnusableEndpoint(label, exc)
 
 
 def _judge(

@@ -46,7 +46,6 @@ Handler = Callable[..., Any]
 M = TypeVar("M", bound=BaseModel)
 
 TOKEN_HEADERS = ("X-API-Key", "X-Dr.Gero-API-Key")
-DEFAULT_MAX_JSON_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -251,11 +250,14 @@ def bearer_token(request: flask.Request) -> str | None:
 def read_json(
     request: flask.Request,
     *,
-    max_bytes: int = DEFAULT_MAX_JSON_BYTES,
+    max_bytes: int | None = None,
     allow_non_finite: bool = False,
     integral_floats: bool = False,
 ) -> Any:
     """The request's JSON body: 415 unless JSON, 413 over ``max_bytes``, 400 if malformed.
+
+    ``max_bytes`` defaults to the ``request_max_body_bytes`` setting (the admin API's bodies;
+    push and inference pass their own, larger, limits).
 
     ``integral_floats`` reads a number with a zero fraction (``5.0``, ``1e3``) as an integer, as
     JSON Schema's ``integer`` does: request models are strict and would refuse ``5.0`` for an
@@ -272,6 +274,8 @@ def read_json(
             f"send the body as JSON with 'Content-Type: application/json'"
             f" (got {request.content_type or 'no Content-Type'})"
         )
+    if max_bytes is None:
+        max_bytes = get_settings().request_max_body_bytes
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(request.content_length, max_bytes)
     raw = request.stream.read(max_bytes + 1)

@@ -48,11 +48,13 @@ def hostile():
         yield server
 
 
-def _legacy(deps, workspace_id: str, lb: str, url: str, auth: dict, token: str) -> str:
-    """A candidate stored without today's add-time checks, with its token in the secret store."""
+def _legacy(deps, workspace_id: str, lb: str, url: str, auth: dict, token: str | None) -> str:
+    """A candidate stored without today's add-time checks, with its token in the secret store
+    (``None``: its token is lost, so it has no secret at all)."""
     model_id = "m_" + uuid.uuid4().hex[:16]
-    ref = f"model:{lb}:{model_id}"
-    deps.secrets.put(workspace_id, ref, token)
+    ref = f"model:{lb}:{model_id}" if token is not None else None
+    if ref is not None:
+        deps.secrets.put(workspace_id, ref, token)
     config = {"platform": "custom", "endpoint": url, "model": None, "auth": auth,
               "response": {"format": "chat", "field": None}, "secret_ref": ref}  # fmt: skip
     record = {"id": model_id, "label": model_id, "platform": "custom", "config": config,
@@ -85,6 +87,10 @@ def test_a_run_with_poisonous_candidates_completes_with_their_rows_as_errors(
     poisoned["reserved header"] = _legacy(
         deps, workspace.id, lb, hostile.base_url + "/ok",
         {"method": "header", "header_name": "Host"}, "abc",
+    )  # fmt: skip
+    poisoned["lost token"] = _legacy(
+        deps, workspace.id, lb, hostile.base_url + "/ok",
+        {"method": "bearer", "header_name": None}, None,
     )  # fmt: skip
 
     started = api.post(f"/v1/leaderboard/{lb}/runs", json={})
