@@ -168,7 +168,9 @@ def _answer_once(
 
 
 def _body(deps: Any, request: flask.Request) -> Any:
-    return read_json(request, max_bytes=deps.settings.inference_max_body_bytes)
+    return read_json(
+        request, max_bytes=deps.settings.inference_max_body_bytes, integral_floats=True
+    )
 
 
 def _client_timeout(deps: Any, request: flask.Request) -> float | None:

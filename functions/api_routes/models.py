@@ -18,7 +18,7 @@ _CANDIDATE = TypeAdapter(CandidateModelIn)
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/models")
 def _add_model(request: flask.Request, leaderboard_id: str) -> tuple[dict, int]:
     principal = caller(request, Scope.LEADERBOARDS_WRITE)
-    body = _CANDIDATE.validate_python(read_json(request))
+    body = _CANDIDATE.validate_python(read_json(request, integral_floats=True))
     return models.add_model(wiring.deps(), principal, leaderboard_id, body), 201
 
 

@@ -9,6 +9,7 @@ workspace model object). Tokens arrive here once and are stored encrypted, never
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -17,9 +18,38 @@ Label = Annotated[str, Field(min_length=1, max_length=200)]
 PerMillion = Annotated[float, Field(ge=0, le=100_000)]
 
 
+# What an endpoint URL looks like (the OpenAPI document states the same pattern): http(s), a
+# host name or IPv4 address in ASCII (punycode for an international name) or a bracketed IPv6
+# address, an optional port, then printable ASCII. Where the host leads is the egress policy's
+# business. (Four all-digit labels that are no IPv4 address, ``00.1.2.3``, pass the pattern and
+# are refused by the URL parser: JSON Schema patterns have no lookahead to say so.)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_H = r"[0-9A-Fa-f]{1,4}"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_V4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_V6 = (
+    rf"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:|(?:{_H}:){{1,6}}:{_H}|(?:{_H}:){{1,5}}(?::{_H}){{1,2}}"
+    rf"|(?:{_H}:){{1,4}}(?::{_H}){{1,3}}|(?:{_H}:){{1,3}}(?::{_H}){{1,4}}"
+    rf"|(?:{_H}:){{1,2}}(?::{_H}){{1,5}}|{_H}:(?::{_H}){{1,6}}|:(?:(?::{_H}){{1,7}}|:)"
+    rf"|::(?:ffff:)?{_V4}|(?:{_H}:){{1,4}}:{_V4})"
+)
+# Userinfo is matched so that credentials in a URL get their own, clearer, refusal.
+_USERINFO = r"(?:[A-Za-z0-9._~%!$&'()*+,;=:-]+@)?"
+ENDPOINT_URL = re.compile(
+    rf"https?://{_USERINFO}(?:{_LABEL}(?:\.{_LABEL})*|\[{_V6}\])(?::{_PORT})?(?:[/?#][!-~]*)?"
+)
+
+
 def _http_url(url: str) -> str:
     if not url.startswith(("https://", "http://")):
         raise ValueError("endpoint must be an http(s) URL")
+    if not ENDPOINT_URL.fullmatch(url):
+        raise ValueError(
+            "endpoint must be an http(s) URL with an ASCII host name (punycode for an"
+            " international one), an IPv4 or [IPv6] address, an optional port up to 65535, and no"
+            " spaces or control characters"
+        )
     return url
 
 

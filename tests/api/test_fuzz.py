@@ -57,6 +57,9 @@ MAX_EXAMPLES = 10
 STATE_DEPENDENT_REFUSALS = frozenset(
     {
         ("invalid_cursor", None, None),  # opaque: only the cursors this API returned
+        ("invalid_after", None, None),  # the same for /v1/models: an id this list answered
+        ("endpoint_not_allowed", None, None),  # the egress policy: where the host resolves
+        ("endpoint_credentials_in_url", None, None),  # query names that look like a key
         ("dataset_not_found", None, None),  # the dataset URL fits the pattern but names no Hub file
         ("integration_invalid", None, None),  # the provider refused the credential it was given
         ("invalid_expiry", None, None),  # a date-time that fits the format but is already past
