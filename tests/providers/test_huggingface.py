@@ -289,10 +289,11 @@ def test_gzip_is_inflated_a_bounded_chunk_at_a_time(
     bomb = member * 16  # 256 MiB inflated
     url = control.hf_file("acme/bomb", "bomb.jsonl.gz", bomb)
     cap = 8 * 1024 * 1024
-    # One small read first: the first download of a process allocates once for good (imports,
-    # the pool's first connection), which is not what this measures.
-    warm = control.hf_file("acme/warm", "warm.jsonl.gz", gzip.compress(b'{"input": "x"}\n'))
-    assert len(list(hub(sim, client).open_rows(warm))) == 1
+    # The same read once first: the first one in a process allocates once for good (imports,
+    # the pool's first connection, the error's first formatting), which is not what this
+    # measures; an unbounded buffer would show in every read.
+    with pytest.raises(DatasetTooLarge):
+        list(hub(sim, client).open_rows(url, max_bytes=cap))
     tracemalloc.start()
     try:
         with pytest.raises(DatasetTooLarge) as info:
@@ -302,7 +303,10 @@ def test_gzip_is_inflated_a_bounded_chunk_at_a_time(
         tracemalloc.stop()
     assert info.value.max_bytes == cap
     assert f"larger than {cap} bytes" in info.value.message
-    assert peak < 4 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
+    # Unbounded, the read peaked at 45 MiB (a whole inflated member at a time). tracemalloc
+    # counts every thread of the process (in a full run, the session stack's threads too):
+    # bound by the rule, within a few MiB of the cap, not by this read alone.
+    assert peak < cap + 4 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
 
 
 def test_a_long_line_in_many_small_chunks_is_read_in_linear_time(
