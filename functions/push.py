@@ -19,15 +19,17 @@ router = Router("push")
 def _push(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[str, str]]:
     started = time.perf_counter()
     deps = wiring.deps()
-    principal, leaderboard = authorize_push(deps, leaderboard_id, bearer_token(request))
+    key = request.headers.get("Idempotency-Key") or None
+    authorized = authorize_push(deps, leaderboard_id, bearer_token(request), idempotency_key=key)
     body = read_json(request, max_bytes=deps.settings.push_max_body_bytes, allow_non_finite=True)
     answer = push_rows(
         deps,
         PushRequest(
-            principal=principal,
-            leaderboard=leaderboard,
+            principal=authorized.principal,
+            leaderboard=authorized.leaderboard,
             body=body,
-            idempotency_key=request.headers.get("Idempotency-Key") or None,
+            idempotency_key=key,
+            legacy_record=authorized.legacy_record,
         ),
         started=started,
     )

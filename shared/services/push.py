@@ -2,10 +2,11 @@
 
 The path of one push, in round trips:
 
-1. one batched read of the token and the leaderboard;
+1. one batched read of the token and the leaderboard (with an ``Idempotency-Key``, also of
+   the record an older deploy kept per leaderboard: ``_legacy_replay``; remove it once
+   ``idempotency_ttl_hours`` have passed since then);
 2. with an ``Idempotency-Key``, one ``create()`` of the idempotency record (the token's own:
-   keys are per token), after one read of the record an older deploy kept per leaderboard
-   (``_legacy_replay``; remove it once ``idempotency_ttl_hours`` have passed since then);
+   keys are per token);
 3. one commit that reserves the rows in the daily and monthly windows (atomic increments; see
    ``shared.domain.quota``), plus one more only when some rows overshot and are given back;
 4. one commit, atomic, of the pending chunk(s), the totals, the trace and the idempotent
@@ -61,6 +62,15 @@ class PushRequest:
     leaderboard: LeaderboardRecord
     body: Any
     idempotency_key: str | None = None
+    # The key's record from before keys were per token, read with the token (authorize_push).
+    legacy_record: idempotency.Peeked | None = None
+
+
+@dataclass(frozen=True)
+class Authorized:
+    principal: Principal
+    leaderboard: LeaderboardRecord
+    legacy_record: idempotency.Peeked | None = None
 
 
 @dataclass
@@ -71,14 +81,20 @@ class PushAnswer:
 
 
 def authorize_push(
-    deps: Deps, leaderboard_id: str, token: str | None
-) -> tuple[Principal, LeaderboardRecord]:
-    """Who pushes, and to which PUSH leaderboard: one batched read of token and leaderboard.
+    deps: Deps, leaderboard_id: str, token: str | None, *, idempotency_key: str | None = None
+) -> Authorized:
+    """Who pushes, and to which PUSH leaderboard: one batched read of token and leaderboard
+    (and of the key's pre-per-token record, which needs no token to find: no extra trip).
 
     Runs before the body is read, so an unauthenticated caller learns nothing from it."""
     token_ref = deps.tokens.ref(token_ref_hash(token))
     board_ref = deps.leaderboards.ref(leaderboard_id) if is_storable_id(leaderboard_id) else None
-    refs = [token_ref] if board_ref is None else [token_ref, board_ref]
+    legacy_ref = (
+        idempotency.record_ref(deps.db, leaderboard_id, idempotency_key)
+        if board_ref is not None and idempotency_key
+        else None
+    )
+    refs = [ref for ref in (token_ref, board_ref, legacy_ref) if ref is not None]
     snaps = {snap.reference.path: snap for snap in deps.db.get_all(refs)}
     principal = principal_from(deps.tokens.from_snapshot(snaps[token_ref.path]))
     leaderboard = deps.leaderboards.from_snapshot(snaps[board_ref.path]) if board_ref else None
@@ -89,7 +105,8 @@ def authorize_push(
             "this leaderboard reads a GET dataset; only PUSH datasets accept rows",
             code="not_a_push_dataset",
         )
-    return principal, leaderboard
+    legacy = idempotency.peeked(snaps[legacy_ref.path]) if legacy_ref is not None else None
+    return Authorized(principal, leaderboard, legacy)
 
 
 def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> PushAnswer:
@@ -105,7 +122,7 @@ def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> P
         deps.db, leaderboard.id, f"{principal.token_id}:{request.idempotency_key}"
     )
     body_hash = idempotent.request_hash(request.body)
-    replayed = _legacy_replay(deps, leaderboard.id, request.idempotency_key, body_hash)
+    replayed = _legacy_replay(request.legacy_record, body_hash)
     if replayed is not None:
         return replayed
     settings = deps.settings
@@ -130,7 +147,7 @@ def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> P
             raise
 
 
-def _legacy_replay(deps: Deps, leaderboard_id: str, key: str, body_hash: str) -> PushAnswer | None:
+def _legacy_replay(legacy: idempotency.Peeked | None, body_hash: str) -> PushAnswer | None:
     """The answer of a record written before keys were per token, if it is this request's.
 
     Those records (``sha256(key)`` per leaderboard) are no longer written; one that is done,
@@ -138,7 +155,6 @@ def _legacy_replay(deps: Deps, leaderboard_id: str, key: str, body_hash: str) ->
     the deploy is not counted twice. Anything else there (another body, a claim in progress)
     is ignored: it cannot block the key. They expire within ``idempotency_ttl_hours``.
     """
-    legacy = idempotency.peek(idempotency.record_ref(deps.db, leaderboard_id, key))
     if legacy is None or legacy.request_hash != body_hash or legacy.replay is None:
         return None
     return PushAnswer(legacy.replay.status, legacy.replay.body, {"Idempotent-Replayed": "true"})

@@ -77,7 +77,11 @@ class Peeked:
 
 def peek(ref: firestore.DocumentReference) -> Peeked | None:
     """The record as it stands, without claiming it; None when absent or expired."""
-    snap = ref.get()
+    return peeked(ref.get())
+
+
+def peeked(snap: firestore.DocumentSnapshot) -> Peeked | None:
+    """:func:`peek` of a snapshot read already (e.g. in a batched ``get_all``)."""
     data = snap.to_dict() if snap.exists else None
     if not data or (data.get("expires_at") is not None and data["expires_at"] <= utcnow()):
         return None
