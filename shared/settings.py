@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     # leaves it empty (only public addresses); the local stack and tests allow loopback for
     # the simulator. Refused: endpoint_not_allowed (422 at add time, a provider error at call).
     egress_allow_cidrs: str = ""
+    # How long resolving an endpoint's host name may take (at add time and at connect time): a
+    # tenant's slow name server fails its own calls, it does not hold ours.
+    egress_resolve_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # The longest token (auth header value) a custom or Hugging Face endpoint may be given.
     endpoint_token_max_chars: int = Field(default=8192, gt=0)
 

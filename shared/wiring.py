@@ -63,7 +63,7 @@ def http_client() -> httpx.Client:
 
     settings = get_settings()
     return new_client(
-        egress=EgressPolicy.from_setting(settings.egress_allow_cidrs),
+        egress=EgressPolicy.from_settings(settings),
         read_limits=ReadLimits.from_settings(settings),
     )
 

@@ -26,7 +26,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import httpcore
@@ -47,17 +49,48 @@ _UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
 _METADATA_NAMES = ("metadata.google.internal", "metadata", "metadata.goog")
 
 
-class EgressPolicy:
-    """Public addresses only, plus the networks in ``allow`` (the local stack's loopback)."""
+DEFAULT_RESOLVE_TIMEOUT_SECONDS = 5.0
+# Name lookups run on these threads so that a lookup can be given up on: a tenant's name
+# server that answers slowly (or never) holds a lookup thread, never a request past the
+# timeout. Bounded: when every thread is stuck, further lookups wait and time out too.
+_RESOLVERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="egress-resolve")
+Resolver = Callable[..., list[Any]]
 
-    def __init__(self, *, allow: Iterable[Network] = ()) -> None:
+
+class EgressPolicy:
+    """Public addresses only, plus the networks in ``allow`` (the local stack's loopback).
+
+    A name is resolved by ``resolver`` (``socket.getaddrinfo``) within ``resolve_timeout``
+    seconds (``DRGERO_EGRESS_RESOLVE_TIMEOUT_SECONDS``); a slower lookup fails to connect.
+    """
+
+    def __init__(
+        self,
+        *,
+        allow: Iterable[Network] = (),
+        resolve_timeout: float = DEFAULT_RESOLVE_TIMEOUT_SECONDS,
+        resolver: Resolver = socket.getaddrinfo,
+    ) -> None:
         self.allow: tuple[Network, ...] = tuple(allow)
+        self.resolve_timeout = resolve_timeout
+        self._resolver = resolver
 
     @classmethod
-    def from_setting(cls, text: str) -> EgressPolicy:
+    def from_setting(
+        cls, text: str, *, resolve_timeout: float = DEFAULT_RESOLVE_TIMEOUT_SECONDS
+    ) -> EgressPolicy:
         """From ``DRGERO_EGRESS_ALLOW_CIDRS``: comma-separated CIDRs, empty for production."""
         parts = [p.strip() for p in text.split(",") if p.strip()]
-        return cls(allow=[ipaddress.ip_network(p, strict=False) for p in parts])
+        return cls(
+            allow=[ipaddress.ip_network(p, strict=False) for p in parts],
+            resolve_timeout=resolve_timeout,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> EgressPolicy:
+        return cls.from_setting(
+            settings.egress_allow_cidrs, resolve_timeout=settings.egress_resolve_timeout_seconds
+        )
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why ``address`` may not be reached (a short phrase), or None when it may."""
@@ -91,8 +124,15 @@ class EgressPolicy:
             for address in _LOOPBACK:
                 self.check_address(address, host=host)
             return [str(address) for address in _LOOPBACK]
+        lookup = _RESOLVERS.submit(self._resolver, host, port, type=socket.SOCK_STREAM)
         try:
-            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = lookup.result(timeout=self.resolve_timeout)
+        except FutureTimeout as exc:
+            lookup.cancel()
+            raise httpcore.ConnectTimeout(
+                f"could not resolve {_shown(host)} within {self.resolve_timeout:g} s"
+                " (DRGERO_EGRESS_RESOLVE_TIMEOUT_SECONDS)"
+            ) from exc
         except (OSError, UnicodeError) as exc:
             raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
         addresses: list[str] = []
@@ -106,7 +146,8 @@ class EgressPolicy:
     def check_url(self, url: str) -> None:
         """The add-time check: a refused literal or local name, or a name that resolves to one.
 
-        A name that does not resolve (yet) is accepted: the connect-time check decides then.
+        A name that does not resolve (yet, or within the timeout) is accepted: the connect-time
+        check decides then.
         """
         try:
             parsed = httpx.URL(url)
@@ -122,7 +163,7 @@ class EgressPolicy:
             return
         try:
             self.resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80))
-        except httpcore.ConnectError:
+        except (httpcore.ConnectError, httpcore.ConnectTimeout):  # unresolved, or too slowly
             return
 
 

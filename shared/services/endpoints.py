@@ -61,7 +61,7 @@ def check_endpoint(deps: Deps, body: CustomModelIn | HuggingFaceModelIn) -> None
     name that HTTP cannot carry (422 ``invalid_endpoint_auth``).
     """
     try:
-        EgressPolicy.from_setting(deps.settings.egress_allow_cidrs).check_url(body.endpoint)
+        EgressPolicy.from_settings(deps.settings).check_url(body.endpoint)
     except EndpointNotAllowed as exc:
         raise ValidationFailed(str(exc), code="endpoint_not_allowed", reason=exc.reason) from None
     try:

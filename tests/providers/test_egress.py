@@ -9,6 +9,8 @@ stack's is (so the refusal is the policy's, not a dead server's).
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -17,7 +19,7 @@ import pytest
 from shared.providers.base import ChatRequest
 from shared.providers.custom import AuthConfig, CustomEndpoint, ResponseFormat
 from shared.providers.egress import EgressPolicy, numeric_host
-from shared.providers.errors import EndpointNotAllowed, ProviderError
+from shared.providers.errors import EndpointNotAllowed, ProviderError, UpstreamTimeout
 from shared.providers.http import new_client
 from shared.providers.huggingface import HuggingFaceHub
 from tests.providers import loopback_client
@@ -156,3 +158,33 @@ def test_a_name_that_resolves_to_a_refused_address_is_refused_when_connecting() 
 
 def _host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
+
+
+# -- name lookups are bounded in time ---------------------------------------------------------
+
+
+def test_a_name_that_resolves_too_slowly_fails_its_call_within_the_timeout() -> None:
+    """A tenant's slow name server holds a lookup thread, never the call past the timeout."""
+    release = threading.Event()
+
+    def stalled(host: str, port: int, **kwargs: object) -> list:
+        release.wait(30)  # a name server that does not answer
+        return []
+
+    slow = EgressPolicy(resolve_timeout=0.3, resolver=stalled)
+    try:
+        with new_client(egress=slow) as client:
+            started = time.monotonic()
+            with pytest.raises(UpstreamTimeout) as info:
+                _endpoint(client, "https://slow.example.com/v1/chat").complete(
+                    ChatRequest(messages=[{"role": "user", "content": "hi"}]), timeout=10
+                )
+            waited = time.monotonic() - started
+        assert waited < 3, waited
+        assert "DRGERO_EGRESS_RESOLVE_TIMEOUT_SECONDS" in str(info.value.__cause__ or info.value)
+        # At add time a name that cannot be resolved in time is left to the connect-time check.
+        started = time.monotonic()
+        slow.check_url("https://slow.example.com/v1/chat")
+        assert time.monotonic() - started < 3
+    finally:
+        release.set()
