@@ -1,29 +1,20 @@
-"""Entry point ``runs``: run a leaderboard, follow and cancel runs, the ranking, human reviews,
-and the fan-out task (``POST /internal/tasks/prepare-run``)."""
+"""Entry point ``runs``: run a leaderboard, follow and cancel runs, the ranking, human reviews.
+
+The fan-out task (``POST /internal/tasks/prepare-run``) is the private ``worker`` function's."""
 
 from __future__ import annotations
 
 import flask
 import functions_framework
-from pydantic import BaseModel, ConfigDict
 
 from shared import wiring
 from shared.domain.tokens import Scope
 from shared.errors import ValidationFailed
 from shared.services import ranking, reviews, runs
-from shared.services.run_prepare import prepare_run
 from shared.web.caller import caller, paging
 from shared.web.http import Router, parse
-from shared.web.internal import require_internal
 
 router = Router("runs")
-
-
-class PrepareTask(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-    leaderboard_id: str
-    run_id: str
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs")
@@ -74,14 +65,6 @@ def _review(request: flask.Request, leaderboard_id: str, run_id: str, item_id: s
     principal = caller(request, Scope.LEADERBOARDS_WRITE)
     body = parse(reviews.ReviewSubmit, request)
     return reviews.submit_review(wiring.deps(), principal, leaderboard_id, run_id, item_id, body)
-
-
-@router.route("POST", "/internal/tasks/prepare-run")
-def _prepare(request: flask.Request) -> dict:
-    deps = wiring.deps()
-    require_internal(request, deps.settings)
-    task = parse(PrepareTask, request)
-    return prepare_run(deps, task.leaderboard_id, task.run_id)
 
 
 @functions_framework.http

@@ -1,24 +1,46 @@
-"""Entry point ``worker``: the per-model evaluation worker.
+"""Entry point ``worker``: the private function that Cloud Tasks calls.
 
-``POST /internal/tasks/evaluate-shard`` evaluates one candidate model on one shard of rows.
+- ``POST /internal/tasks/prepare-run`` fans a run out: one evaluate-shard task per candidate
+  and slice of rows.
+- ``POST /internal/tasks/evaluate-shard`` evaluates one candidate model on one shard of rows.
+  Answers 200 once the shard is evaluated and counted, or when there is nothing to do (the run
+  ended, or the shard was already counted: a duplicate delivery). Any unexpected failure
+  answers 5xx, so Cloud Tasks retries the shard; retries are safe (see
+  ``shared.services.run_worker``).
+- ``POST /internal/tasks/consolidate`` is what the "every N events" and "every N hours"
+  triggers enqueue: it answers 503 while another consolidation holds the lease, so Cloud Tasks
+  retries it later, and 200 otherwise, including for a leaderboard that no longer exists
+  (nothing to retry).
 
-Answers 200 once the shard is evaluated and counted, or when there is nothing to do (the run
-ended, or the shard was already counted: a duplicate delivery). Any unexpected failure answers
-5xx, so Cloud Tasks retries the shard; retries are safe (see ``shared.services.run_worker``).
+No public function serves an ``/internal`` path, and the load balancer routes none: this
+function is reachable only at its own ``run.app`` URL, with an ID token (``require_internal``).
 """
 
 from __future__ import annotations
+
+import logging
 
 import flask
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import wiring
+from shared.errors import Unavailable
+from shared.services.consolidation import ConsolidationBusy, consolidate
+from shared.services.run_prepare import prepare_run
 from shared.services.run_worker import evaluate_shard
 from shared.web.http import Router, parse
 from shared.web.internal import require_internal
 
+log = logging.getLogger("drgero.worker")
 router = Router("worker")
+
+
+class PrepareTask(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    leaderboard_id: str
+    run_id: str
 
 
 class ShardTask(BaseModel):
@@ -30,12 +52,41 @@ class ShardTask(BaseModel):
     shard: int = Field(ge=0)
 
 
+class ConsolidateTask(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    leaderboard_id: str
+    reason: str = "task"
+
+
+@router.route("POST", "/internal/tasks/prepare-run")
+def _prepare(request: flask.Request) -> dict:
+    deps = wiring.deps()
+    require_internal(request, deps.settings)
+    task = parse(PrepareTask, request)
+    return prepare_run(deps, task.leaderboard_id, task.run_id)
+
+
 @router.route("POST", "/internal/tasks/evaluate-shard")
 def _evaluate(request: flask.Request) -> dict:
     deps = wiring.deps()
     require_internal(request, deps.settings)
     task = parse(ShardTask, request)
     return evaluate_shard(deps, task.leaderboard_id, task.run_id, task.model_id, task.shard)
+
+
+@router.route("POST", "/internal/tasks/consolidate")
+def _consolidate(request: flask.Request) -> dict:
+    deps = wiring.deps()
+    require_internal(request, deps.settings)
+    task = parse(ConsolidateTask, request)
+    if deps.leaderboards.get(task.leaderboard_id) is None:
+        log.info("dropping consolidation task of deleted leaderboard %s", task.leaderboard_id)
+        return {"status": "dropped", "reason": "leaderboard_not_found"}
+    try:
+        return consolidate(deps, task.leaderboard_id, reason=task.reason).to_json()
+    except ConsolidationBusy as exc:
+        raise Unavailable(exc.message, code=exc.code, retry_after_seconds=5) from exc
 
 
 @functions_framework.http
