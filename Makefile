@@ -4,6 +4,9 @@
 #   make dev-reset  the same, after wiping the persisted emulator data in .dev/data
 #   make test       lint -> types -> tests (each step must pass before the next)
 #   make lint | fmt | bench | clean
+#   make deploy-plan PROJECT=.. REGION=.. DOMAIN=..   every action a deploy would take, one per line
+#   make deploy      PROJECT=.. REGION=.. DOMAIN=..   create or update everything (idempotent)
+#   make deploy-check                                 the deploy against stand-ins + offline gcloud
 #
 # Two virtual environments: .venv holds the project and its dev tools; .venv-tasks holds only
 # the Cloud Tasks emulator, which pins protobuf<5 and cannot share a venv with the current
@@ -26,10 +29,13 @@ TASKS_EMULATOR_PINS := gcloud-tasks-emulator==$(TASKS_EMULATOR_VERSION) google-c
 VENV_STAMP := $(VENV)/.installed
 TASKS_STAMP := $(TASKS_VENV)/.installed-$(TASKS_EMULATOR_VERSION)
 
-.PHONY: help venv tasks-venv dev dev-reset test lint fmt typecheck bench clean
+.PHONY: help venv tasks-venv dev dev-reset test lint fmt typecheck bench clean \
+	deploy deploy-plan deploy-check target-given
 
 help:
 	@echo "make dev | dev-reset | test | lint | fmt | bench | venv | tasks-venv | clean"
+	@echo "make deploy-plan | deploy PROJECT=my-project REGION=europe-west1 DOMAIN=api.example.com"
+	@echo "make deploy-check"
 
 venv: $(VENV_STAMP)
 
@@ -74,6 +80,24 @@ bench: venv tasks-venv
 	@shopt -s nullglob; scripts=(bench/*.py); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "no bench/*.py scripts yet"; fi; \
 	for script in "$${scripts[@]}"; do echo "== $$script"; $(PY) "$$script"; done
+
+# The deploy (infra/deploy): Python reads infra/*.yaml, gcloud and the google clients act.
+DEPLOY_ARGS = --project="$(PROJECT)" --region="$(REGION)" --domain="$(DOMAIN)"
+
+target-given:
+	@if [ -z "$(PROJECT)" ] || [ -z "$(REGION)" ] || [ -z "$(DOMAIN)" ]; then \
+	  echo "set PROJECT, REGION and DOMAIN, e.g.:" >&2; \
+	  echo "  make $(MAKECMDGOALS) PROJECT=my-project REGION=europe-west1 DOMAIN=api.example.com" >&2; \
+	  exit 2; fi
+
+deploy-plan: venv target-given
+	$(PY) -m infra.deploy plan $(DEPLOY_ARGS)
+
+deploy: venv target-given
+	$(PY) -m infra.deploy apply $(DEPLOY_ARGS)
+
+deploy-check: venv tasks-venv
+	$(PY) -m pytest -q tests/deploy
 
 clean:
 	rm -rf $(VENV) $(TASKS_VENV) .dev .dev.env .pytest_cache .mypy_cache .ruff_cache

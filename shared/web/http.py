@@ -46,6 +46,8 @@ Handler = Callable[..., Any]
 M = TypeVar("M", bound=BaseModel)
 
 TOKEN_HEADERS = ("X-API-Key", "X-Dr.Gero-API-Key")
+# Every router by function name (the deploy's URL-map check walks them).
+ROUTERS: dict[str, Router] = {}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class _Route:
     pattern: re.Pattern[str]
     handler: Handler
     literal_segments: int  # how specific the template is: more literal segments win
+    template: str = ""
 
 
 class Router:
@@ -63,6 +66,11 @@ class Router:
         self.name = name
         self._routes: list[_Route] = []
         self._overhead_header = overhead_header
+        ROUTERS[name] = self
+
+    def routes(self) -> list[tuple[str, str]]:
+        """(method, template) of every route, as registered."""
+        return [(route.method, route.template) for route in self._routes]
 
     def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
         """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches a segment)."""
@@ -71,7 +79,7 @@ class Router:
         literal = sum(1 for part in template.split("/") if part and not part.startswith("{"))
 
         def register(handler: Handler) -> Handler:
-            self._routes.append(_Route(method.upper(), pattern, handler, literal))
+            self._routes.append(_Route(method.upper(), pattern, handler, literal, template))
             return handler
 
         return register
