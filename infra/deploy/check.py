@@ -104,7 +104,7 @@ def _secrets_leaked(report: Report, files: Path) -> list[str]:
     secrets = {call.stdin.decode() for call in report.calls if call.stdin}
     problems = []
     if not secrets:
-        problems.append("no secret was created on stdin (expected one per infra/deploy.yaml secret)")
+        problems.append("no secret was created on stdin (infra/deploy.yaml declares them)")
     texts = {f"gcloud {' '.join(call.args)}": " ".join(call.args) for call in report.calls}
     texts.update({str(path): path.read_text() for path in files.iterdir() if path.is_file()})
     texts["the plan's output"] = "\n".join(report.output)

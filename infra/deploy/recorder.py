@@ -45,9 +45,7 @@ class FakeProject:
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     policies: dict[str, dict[str, set[str]]] = field(default_factory=lambda: defaultdict(dict))
     run_services: dict[str, dict[str, Any]] = field(default_factory=dict)
-    compute: dict[str, dict[str, dict[str, Any]]] = field(
-        default_factory=lambda: defaultdict(dict)
-    )
+    compute: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
 
     def policy(self, key: str) -> dict[str, Any]:
         bindings = self.policies.get(key, {})
@@ -165,12 +163,14 @@ class Recorder:
             raise _not_found("firestore", "database (default)")
 
     def _field_name(self, group: str, name: str) -> str:
-        return (
-            f"projects/{self.project}/databases/(default)/collectionGroups/{group}/fields/{name}"
-        )
+        return f"projects/{self.project}/databases/(default)/collectionGroups/{group}/fields/{name}"
 
     def _policy_key(self, words: list[str], flags: dict[str, list[str]]) -> str:
-        verb = next(i for i, word in enumerate(words) if word.endswith("-iam-policy-binding") or word == "get-iam-policy")
+        verb = next(
+            i
+            for i, word in enumerate(words)
+            if word.endswith("-iam-policy-binding") or word == "get-iam-policy"
+        )
         kind = " ".join(words[:verb])
         resource = words[verb + 1]
         self._exists(kind, resource)
@@ -364,11 +364,9 @@ class Recorder:
                     resource["sslCertificates"] = [f"{base}/global/sslCertificates/{certificate}"]
             if kind == "forwarding-rules":
                 self._named("addresses", _one(flags, "address"))
-                proxy = flags.get("target-https-proxy") or flags.get("target-http-proxy")
-                proxy_kind = (
-                    "target-https-proxies" if "target-https-proxy" in flags else "target-http-proxies"
-                )
-                self._named(proxy_kind, (proxy or [""])[-1])
+                https = "target-https-proxy" in flags
+                proxy = _one(flags, "target-https-proxy" if https else "target-http-proxy")
+                self._named("target-https-proxies" if https else "target-http-proxies", proxy)
                 resource["portRange"] = _one(flags, "ports")
             resources[name] = resource
             return

@@ -47,8 +47,8 @@ def test_nothing_under_internal_is_routed_to_a_private_function():
 
 
 def test_the_runs_sub_paths_reach_the_runs_function():
-    for path in ("/v1/leaderboard/l/runs/r", "/v1/leaderboard/l/runs/r/cancel",
-                 "/v1/leaderboard/l/runs/r/reviews", "/v1/leaderboard/l/runs/r/reviews/i"):  # fmt: skip
+    runs = "/v1/leaderboard/l/runs"
+    for path in (f"{runs}/r", f"{runs}/r/cancel", f"{runs}/r/reviews", f"{runs}/r/reviews/i"):
         assert urlmap.route(DOC, "api.example.com", path) == backend("runs")
 
 
