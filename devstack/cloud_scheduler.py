@@ -130,7 +130,8 @@ class CloudSchedulerStandIn:
         return f"{LOOPBACK}:{self.port}"
 
     def client(self) -> scheduler_v1.CloudSchedulerClient:
-        """A real CloudSchedulerClient on an insecure channel to this server."""
+        """A real CloudSchedulerClient on an insecure channel to this server (a context
+        manager; ``client.transport.close()`` closes its channel)."""
         channel = grpc.insecure_channel(self.host)
         return scheduler_v1.CloudSchedulerClient(
             transport=CloudSchedulerGrpcTransport(channel=channel)

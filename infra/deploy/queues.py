@@ -131,22 +131,22 @@ def _queue(path: Path, parent: str, index: int, entry: object) -> tasks_v2.Queue
     rate = _section(where, entry, "rate_limits", _RATE_FIELDS)
     retry = _section(where, entry, "retry_config", _RETRY_FIELDS)
     per_second = rate["max_dispatches_per_second"]
-    if not isinstance(per_second, int | float) or not 0 < per_second <= MAX_DISPATCHES_PER_SECOND:
+    if not _number(per_second) or not 0 < per_second <= MAX_DISPATCHES_PER_SECOND:
         raise QueueConfigError(
             f"{where}: rate_limits.max_dispatches_per_second must be in (0, "
             f"{MAX_DISPATCHES_PER_SECOND:g}], not {per_second!r}"
         )
     concurrent = rate["max_concurrent_dispatches"]
-    if not isinstance(concurrent, int) or not 1 <= concurrent <= MAX_CONCURRENT_DISPATCHES:
+    if not _integer(concurrent) or not 1 <= concurrent <= MAX_CONCURRENT_DISPATCHES:
         raise QueueConfigError(
             f"{where}: rate_limits.max_concurrent_dispatches must be in 1.."
             f"{MAX_CONCURRENT_DISPATCHES}, not {concurrent!r}"
         )
     attempts = retry["max_attempts"]
-    if not isinstance(attempts, int) or not (attempts == -1 or attempts >= 1):
+    if not _integer(attempts) or not (attempts == -1 or attempts >= 1):
         raise QueueConfigError(f"{where}: retry_config.max_attempts must be -1 or >= 1")
     doublings = retry["max_doublings"]
-    if not isinstance(doublings, int) or doublings < 0:
+    if not _integer(doublings) or doublings < 0:
         raise QueueConfigError(f"{where}: retry_config.max_doublings must be >= 0")
     min_backoff = _seconds(where, "retry_config.min_backoff", retry["min_backoff"])
     max_backoff = _seconds(where, "retry_config.max_backoff", retry["max_backoff"])
@@ -184,6 +184,14 @@ def _section(where: str, entry: dict[str, Any], name: str, fields: set[str]) -> 
     if missing:
         raise QueueConfigError(f"{where}: `{name}` is missing {missing}")
     return section
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _seconds(where: str, name: str, value: object) -> int:

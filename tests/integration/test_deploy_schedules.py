@@ -34,8 +34,10 @@ def api() -> Iterator[CloudSchedulerStandIn]:
 
 
 @pytest.fixture
-def client(api: CloudSchedulerStandIn) -> scheduler_v1.CloudSchedulerClient:
-    return api.client()
+def client(api: CloudSchedulerStandIn) -> Iterator[scheduler_v1.CloudSchedulerClient]:
+    client = api.client()
+    yield client
+    client.transport.close()
 
 
 def declared(jobs_file: Path = DEFAULT_JOBS_FILE) -> list[scheduler_v1.Job]:
@@ -318,8 +320,7 @@ def test_a_job_with_another_kind_of_token_gets_the_oidc_token_whole(
 
 
 def test_reconcile_reads_every_page_of_jobs() -> None:
-    with CloudSchedulerStandIn(page_size=1) as api:
-        client = api.client()
+    with CloudSchedulerStandIn(page_size=1) as api, api.client() as client:
         reconcile_jobs(client, PARENT, declared(), apply=True)
         api.reset_counts()
         changes = reconcile_jobs(client, PARENT, declared(), apply=True)
