@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_JOBS_FILE = Path(__file__).resolve().parent.parent / "infra" / "scheduler.yaml"
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,490}$")
 _DURATION = re.compile(r"^(\d+)([smh])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 # Cloud Scheduler's bounds for HTTP targets: the attempt deadline and the retry count.
@@ -114,6 +115,11 @@ def _parse_job(
         raise SchedulerConfigError(
             f"{where}: attempt_deadline {job.attempt_deadline_seconds}s is outside Cloud "
             f"Scheduler's {low}s..{high}s for HTTP targets"
+        )
+    if not _NAME.match(job.name):
+        raise SchedulerConfigError(
+            f"{where}: name must be 1..490 letters, digits, hyphens or underscores (it is "
+            "deployed as the Cloud Scheduler job id drgero-<name>)"
         )
     if not croniter.is_valid(job.schedule):
         raise SchedulerConfigError(f"{where}: invalid cron schedule {job.schedule!r}")

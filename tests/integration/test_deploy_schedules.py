@@ -87,6 +87,7 @@ def test_every_attempt_deadline_exceeds_the_jobs_function_timeout() -> None:
         (lambda d: d["jobs"][0].update(retry={"min_backoff": "2h"}), "exceeds retry.max_backoff"),
         (lambda d: d["jobs"][0].update(retry={"tries": 2}), "unknown fields in `retry`"),
         (lambda d: d["jobs"][0].update(deadline="600s"), "unknown fields ['deadline']"),
+        (lambda d: d["jobs"][0].update(name="consolidate due"), "name must be 1..490 letters"),
     ],
 )
 def test_the_jobs_file_is_refused_with_the_field_and_the_bound(
