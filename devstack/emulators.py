@@ -11,8 +11,11 @@
   dev stack. It honours ``if_generation_match``. ``-external-url`` makes resumable-upload
   ``Location`` headers point back at it, ``-public-host`` makes its public URLs local.
 - **Cloud Tasks**: ``gcloud-tasks-emulator`` from its own venv ``.venv-tasks`` (it pins
-  protobuf<5). Our queue is created at start (``-d``) and checked from here with the current
-  ``google-cloud-tasks`` over an insecure gRPC channel. Tasks live in memory only.
+  protobuf<5). Our queue is created from here, once the emulator answers, with the current
+  ``google-cloud-tasks`` over an insecure gRPC channel and from the deploy's own definition
+  (``infra/queues.yaml`` through ``infra.deploy.queues``: rate limits, retry config), not with
+  the emulator's ``-d`` flag, which would create it bare (and the emulator's UpdateQueue changes
+  nothing). Tasks live in memory only.
 
 What the Cloud Tasks emulator (0.6.2) does, measured against a local HTTP server — it differs
 from Cloud Tasks in ways handlers must not rely on:
@@ -31,6 +34,10 @@ from Cloud Tasks in ways handlers must not rely on:
   ``User-Agent: Python-urllib/3.x``. With no ``Content-Type`` in the task it sends
   ``application/x-www-form-urlencoded``: set ``Content-Type: application/json`` on the task.
 - ``schedule_time`` is honoured (to ~0.1 s); ``dispatch_deadline`` is ignored.
+- **Queue config is stored, not used**: CreateQueue keeps the rate limits and retry config it
+  is given (GetQueue/ListQueues return them), but dispatch ignores them (``--max-retries`` is
+  the only retry limit); UpdateQueue on an existing queue changes nothing and returns it as it
+  was (a FIXME in its source), whatever the update mask.
 - ``GetQueue`` on a missing queue fails with UNKNOWN, not NOT_FOUND; ``CreateQueue`` on an
   existing one returns it (Cloud Tasks: ALREADY_EXISTS). Hence ``list_queues`` below.
 - Its gRPC server binds ``[::]:PORT`` with SO_REUSEPORT: a second emulator on a taken port starts
@@ -62,6 +69,7 @@ from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpc
 
 from devstack.ports import LOOPBACK, port_is_free, resolve_port, wait_until
 from devstack.processes import ManagedProcess
+from infra.deploy.queues import QueueConfigError, desired_queue, reconcile_queue
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +300,6 @@ class Emulators:
         argv = [
             str(TASKS_EMULATOR), "start",
             "--port", str(self.tasks_port),
-            "--default-queue", self.config.queue,
             "--max-retries", str(self.config.tasks_max_retries),
         ]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore::FutureWarning"}
@@ -360,13 +367,14 @@ class Emulators:
             client.create_bucket(self.config.bucket)
 
     def _ensure_queue(self) -> None:
+        """Create our queue as ``infra/queues.yaml`` declares it (the deploy's reconcile)."""
         parent = self.config.queue.rsplit("/queues/", 1)[0]
+        try:
+            desired = desired_queue(self.config.queue)
+        except QueueConfigError as error:
+            raise EmulatorError(f"tasks emulator: {error}") from error
         with _tasks_client(f"{LOOPBACK}:{self.tasks_port}") as client:
-            names = {queue.name for queue in client.list_queues(parent=parent, timeout=10.0)}
-            if self.config.queue not in names:
-                client.create_queue(
-                    parent=parent, queue=tasks_v2.Queue(name=self.config.queue), timeout=10.0
-                )
+            reconcile_queue(client, parent, desired, apply=True)
 
 
 @contextlib.contextmanager
