@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     if not live:
         print(f"# no gcloud account or --empty: the plan for an empty project {args.project}")
     scheduler_client, tasks_client = _clients() if live else (None, None)
-    gcloud = SubprocessGcloud(args.project) if live else Recorder(FakeProject(args.project))
+    empty = FakeProject(args.project, number="PROJECT_NUMBER")  # known once it exists
+    gcloud = SubprocessGcloud(args.project) if live else Recorder(empty)
     with workdir() as files:
         deployer = Deployer(
             config,

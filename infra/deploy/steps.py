@@ -449,8 +449,8 @@ class Deployer:
         from infra.deploy import queues
 
         desired = queues.desired_queue(self.config.queue)
-        if self.tasks_client is None:
-            self._change("create", f"Cloud Tasks queue {self.config.queue_id}", "assumed missing")
+        if self.tasks_client is None:  # a plan for an empty project
+            self._change("create", f"tasks queue {self.config.queue_id}", queues._summary(desired))
             return
         parent = self.config.location_parent
         self._extend(queues.reconcile_queue(self.tasks_client, parent, desired, apply=self.apply))
@@ -848,9 +848,10 @@ class Deployer:
             jobs_url=self.config.run_url("jobs", self.project_number),
             invoker_email=self.config.account_email("scheduler"),
         )
-        if self.scheduler_client is None:
+        if self.scheduler_client is None:  # a plan for an empty project
             for job in desired:
-                self._change("create", f"scheduler job {job.name.rsplit('/', 1)[-1]}")
+                short = job.name.rsplit("/", 1)[-1]
+                self._change("create", f"scheduler job {short}", schedules._summary(job))
             return
         self._extend(
             schedules.reconcile_jobs(
