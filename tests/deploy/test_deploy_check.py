@@ -22,6 +22,7 @@ from infra.deploy.check import Report, run_check
 from infra.deploy.config import Target, load
 
 REPO = Path(__file__).resolve().parents[2]
+PLAN = [sys.executable, "-m", "infra.deploy", "plan", "--empty"]
 
 
 @pytest.fixture
@@ -132,17 +133,14 @@ def test_no_secret_value_on_a_command_line(replayed):
 def test_the_check_fails_on_a_flag_gcloud_does_not_know():
     if gcloud_check.find_gcloud() is None:
         pytest.skip("gcloud is not installed")
-    verdicts = gcloud_check.check(
-        [["run", "deploy", "drgero-push", "--region=europe-west1", "--ingres=internal",
-          "--project=p", "--quiet"]]  # fmt: skip
-    )
+    typo = ["run", "deploy", "drgero-push", "--region=europe-west1", "--ingres=internal"]
+    verdicts = gcloud_check.check([[*typo, "--project=p", "--quiet"]])
     assert not verdicts[0].accepted and "unrecognized arguments" in verdicts[0].message
 
 
 def test_the_plan_for_an_empty_project_prints_every_action_and_touches_nothing():
     done = subprocess.run(
-        [sys.executable, "-m", "infra.deploy", "plan", "--project=acme-prod-1",
-         "--region=europe-west1", "--domain=api.example.com", "--empty"],  # fmt: skip
+        [*PLAN, "--project=acme-prod-1", "--region=europe-west1", "--domain=api.example.com"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -161,8 +159,7 @@ def test_the_plan_for_an_empty_project_prints_every_action_and_touches_nothing()
 
 def test_bad_input_is_refused_with_the_field_named():
     done = subprocess.run(
-        [sys.executable, "-m", "infra.deploy", "plan", "--project=Bad_Project",
-         "--region=europe-west1", "--domain=api.example.com", "--empty"],  # fmt: skip
+        [*PLAN, "--project=Bad_Project", "--region=europe-west1", "--domain=api.example.com"],
         cwd=REPO,
         capture_output=True,
         text=True,
