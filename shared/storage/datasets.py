@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from google.api_core.exceptions import NotFound
 from google.cloud import storage
 
+from shared.clock import utcnow
+from shared.domain.cleanup import StoredObject
 from shared.domain.jsonl import dumps_line, iter_lines
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,32 @@ class DatasetStore:
             blob.delete()
             deleted += 1
         return deleted
+
+    def list_page(self, prefix: str, *, after: str | None, limit: int) -> list[StoredObject]:
+        """At most ``limit`` objects under ``prefix`` whose names sort after ``after``, in name
+        order (the storage cleanup walks the bucket a page per call)."""
+        listed = self._client.list_blobs(
+            self._bucket, prefix=prefix, start_offset=after or None, max_results=limit + 1
+        )
+        page = [
+            StoredObject(
+                name=blob.name,
+                generation=int(blob.generation or 0),
+                created=blob.time_created or utcnow(),  # none shown: as young as can be
+                size=int(blob.size or 0),
+            )
+            for blob in listed
+            if blob.name != after
+        ]
+        return page[:limit]
+
+    def delete_object(self, item: StoredObject) -> bool:
+        """Delete this generation of the object; False if it was gone already."""
+        try:
+            self._bucket.blob(item.name, generation=item.generation).delete()
+        except NotFound:
+            return False
+        return True
 
     def read_rows(self, object_name: str, generation: int) -> Iterator[dict[str, object]]:
         """Stream a version's rows without loading the object into memory."""
