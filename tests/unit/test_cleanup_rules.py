@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from shared.domain.cleanup import (
     BoardState,
     CurrentVersion,
@@ -14,6 +17,7 @@ from shared.domain.cleanup import (
     needs,
     parse,
 )
+from shared.settings import Settings
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 GRACE = timedelta(hours=24)
@@ -121,3 +125,13 @@ def test_rows_go_once_their_run_ended_long_ago_or_does_not_exist():
 
 def test_an_object_whose_state_was_not_read_stays():
     assert doomed([version(1)], {}, {}, POLICY) == []
+
+
+def test_the_grace_cannot_be_shorter_than_what_may_still_read_an_object():
+    with pytest.raises(ValidationError, match="DRGERO_CLEANUP_GRACE_SECONDS"):
+        Settings(cleanup_grace_seconds=3600, consolidation_lease_seconds=7200)
+    with pytest.raises(ValidationError, match="DRGERO_CLEANUP_GRACE_SECONDS"):
+        Settings(cleanup_grace_seconds=3600, download_url_ttl_seconds=86400)
+    with pytest.raises(ValidationError):
+        Settings(cleanup_grace_seconds=60)  # under the one-hour floor
+    assert Settings().cleanup_grace_seconds == 24 * 3600
