@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.scheduler import DEFAULT_JOBS_FILE, Scheduler
 from shared.services.consolidation import consolidate
 from tests.conftest import INTERNAL_KEY
 from tests.runs_support import (
@@ -230,6 +231,7 @@ def test_paging_continues_where_the_last_call_stopped(workspace, deps, stack, mo
 def test_the_scheduled_pass_over_the_bucket_removes_a_deleted_leaderboards_objects(
     workspace, deps, stack, monkeypatch
 ):
+    """Fired as infra/scheduler.yaml declares it (no body: the whole bucket)."""
     monkeypatch.setattr(deps.settings, "cleanup_grace_seconds", 1.0)
     api = workspace.api
     kept = api.create_push_leaderboard()
@@ -240,8 +242,17 @@ def test_the_scheduled_pass_over_the_bucket_removes_a_deleted_leaderboards_objec
         deps.datasets.write_jsonl(f"runs/{gone}/run_1/results/m/00000.jsonl", [{}]).object_name,
     ]
     time.sleep(1.5)
-    clean(stack, calls=1000)  # to the end of the bucket, from wherever the walk was
-    clean(stack, calls=1000)  # and once through all of it
+    scheduler = Scheduler(stack.base_url, INTERNAL_KEY, DEFAULT_JOBS_FILE)
+    try:
+        for _ in range(2):  # to the end of the bucket from wherever the walk was, then all of it
+            for _ in range(1000):
+                response = scheduler.fire("storage-cleanup")
+                assert response.status_code == 200, response.text
+                assert response.json()["scope"] == "bucket"
+                if not response.json()["more"]:
+                    break
+    finally:
+        scheduler.stop()
     assert not any(deps.datasets.exists(name) for name in leftovers)
     assert deps.datasets.exists(current)
 
