@@ -4,6 +4,8 @@ Each consolidation writes a new object ``datasets/{leaderboard}/v{version:06d}-{
 objects are never overwritten (``if_generation_match=0``), so a reader holding a version pointer
 always reads what the pointer promised. The nonce keeps a crashed consolidation's orphan from
 colliding with its rerun. Rows are written newest first, one canonical JSON object per line.
+Orphans, superseded versions and runs' leftover rows are deleted by the storage cleanup job
+(``shared.services.storage_cleanup``), which pages through the bucket with :meth:`list_page`.
 Writes spool through a temporary file, so memory stays bounded whatever the dataset size.
 """
 
