@@ -5,20 +5,25 @@ whose "consolidate every N hours" deadline has passed. Task names derive from th
 a job fired twice (Cloud Scheduler delivers at least once) enqueues each task once.
 ``POST /internal/jobs/runs-watchdog`` fails runs past their deadline; ``POST
 /internal/jobs/scheduled-runs`` starts the runs that leaderboard schedules say are due.
+``POST /internal/jobs/storage-cleanup`` deletes one page of the bucket's unreferenced objects
+(``shared.services.storage_cleanup``); a body ``{"leaderboard_id": ...}`` scopes it to one.
 """
 
 from __future__ import annotations
 
 import flask
 import functions_framework
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared import wiring
+from shared.domain.cleanup import STORED_ID
 from shared.services.jobs import (
     enqueue_due_consolidations,
     fail_overdue_runs,
     start_scheduled_runs,
 )
-from shared.web.http import Router
+from shared.services.storage_cleanup import clean_storage
+from shared.web.http import Router, parse
 from shared.web.internal import require_internal
 
 router = Router("jobs")
@@ -43,6 +48,21 @@ def _scheduled_runs(request: flask.Request) -> dict:
     deps = wiring.deps()
     require_internal(request, deps.settings)
     return start_scheduled_runs(deps)
+
+
+class StorageCleanupJob(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # Without it, the scheduled pass over the whole bucket.
+    leaderboard_id: str | None = Field(default=None, pattern=f"^{STORED_ID}$")
+
+
+@router.route("POST", "/internal/jobs/storage-cleanup")
+def _storage_cleanup(request: flask.Request) -> dict:
+    deps = wiring.deps()
+    require_internal(request, deps.settings)
+    job = parse(StorageCleanupJob, request)
+    return clean_storage(deps, leaderboard_id=job.leaderboard_id)
 
 
 @functions_framework.http

@@ -101,6 +101,18 @@ class Settings(BaseSettings):
     consolidation_lease_seconds: float = 600.0
     consolidation_round_docs: int = 400
 
+    # Storage cleanup (POST /internal/jobs/storage-cleanup, daily; shared.domain.cleanup):
+    # no object younger than the grace is deleted, nor a version superseded less than the
+    # grace ago, nor rows of a run that ended less than the grace ago (it outlasts any
+    # consolidation lease, download and dataset copy); the versions kept just below the
+    # current one whatever their age; and the objects one call examines (the next call
+    # continues where it stopped). The grace is at least an hour (the Cloud Tasks dispatch
+    # deadline, which bounds a run's copy of its version, is at most 30 minutes) and at least
+    # the consolidation lease and the signed download URLs' lifetime.
+    cleanup_grace_seconds: float = Field(default=24 * 3600.0, ge=3600)
+    cleanup_keep_versions: int = Field(default=3, ge=0)
+    cleanup_page_objects: int = Field(default=1000, ge=1, le=10_000)
+
     # PUSH leaderboards need this many consolidated rows before models can be added.
     push_min_rows_for_models: int = 100
     # The free plan: at most this many leaderboards, and no deleting them.
@@ -229,6 +241,18 @@ class Settings(BaseSettings):
             if part.strip():
                 ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the part
         return value
+
+    @model_validator(mode="after")
+    def _cleanup_grace_outlasts_readers(self) -> Settings:
+        longest = max(self.consolidation_lease_seconds, self.download_url_ttl_seconds)
+        if self.cleanup_grace_seconds < longest:
+            raise ValueError(
+                f"DRGERO_CLEANUP_GRACE_SECONDS ({self.cleanup_grace_seconds:g}) must be at least"
+                f" DRGERO_CONSOLIDATION_LEASE_SECONDS and DRGERO_DOWNLOAD_URL_TTL_SECONDS"
+                f" ({longest:g}): the cleanup would delete objects a consolidation or a signed"
+                " download may still use"
+            )
+        return self
 
     @model_validator(mode="after")
     def _internal_key_is_strong(self) -> Settings:

@@ -4,6 +4,8 @@ Each consolidation writes a new object ``datasets/{leaderboard}/v{version:06d}-{
 objects are never overwritten (``if_generation_match=0``), so a reader holding a version pointer
 always reads what the pointer promised. The nonce keeps a crashed consolidation's orphan from
 colliding with its rerun. Rows are written newest first, one canonical JSON object per line.
+Orphans, superseded versions and runs' leftover rows are deleted by the storage cleanup job
+(``shared.services.storage_cleanup``), which pages through the bucket with :meth:`list_page`.
 Writes spool through a temporary file, so memory stays bounded whatever the dataset size.
 """
 
@@ -18,8 +20,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from google.api_core.exceptions import NotFound
 from google.cloud import storage
 
+from shared.clock import utcnow
+from shared.domain.cleanup import StoredObject
 from shared.domain.jsonl import dumps_line, iter_lines
 
 log = logging.getLogger(__name__)
@@ -96,6 +101,32 @@ class DatasetStore:
             blob.delete()
             deleted += 1
         return deleted
+
+    def list_page(self, prefix: str, *, after: str | None, limit: int) -> list[StoredObject]:
+        """At most ``limit`` objects under ``prefix`` whose names sort after ``after``, in name
+        order (the storage cleanup walks the bucket a page per call)."""
+        listed = self._client.list_blobs(
+            self._bucket, prefix=prefix, start_offset=after or None, max_results=limit + 1
+        )
+        page = [
+            StoredObject(
+                name=blob.name,
+                generation=int(blob.generation or 0),
+                created=blob.time_created or utcnow(),  # none shown: as young as can be
+                size=int(blob.size or 0),
+            )
+            for blob in listed
+            if blob.name != after
+        ]
+        return page[:limit]
+
+    def delete_object(self, item: StoredObject) -> bool:
+        """Delete this generation of the object; False if it was gone already."""
+        try:
+            self._bucket.blob(item.name, generation=item.generation).delete()
+        except NotFound:
+            return False
+        return True
 
     def read_rows(self, object_name: str, generation: int) -> Iterator[dict[str, object]]:
         """Stream a version's rows without loading the object into memory."""

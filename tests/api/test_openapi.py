@@ -216,6 +216,7 @@ def test_url_map_sends_each_route_to_its_function() -> None:
         ("ConsolidateTask", importlib.import_module("functions.worker").ConsolidateTask),
         ("PrepareRunTask", importlib.import_module("functions.worker").PrepareTask),
         ("EvaluateShardTask", importlib.import_module("functions.worker").ShardTask),
+        ("StorageCleanupJob", importlib.import_module("functions.jobs").StorageCleanupJob),
         ("InferenceRequest", importlib.import_module("functions.inference").InferenceIn),
         ("ManualEvent", importlib.import_module("shared.services.leaderboards").ManualEventIn),
     ],
