@@ -72,7 +72,10 @@ class Verdict:
     # gcloud refused it; network / timeout: it tried to go online / ran too long; crash:
     # gcloud (or its worker) failed in a way it does not handle.
     outcome: Outcome
-    error_type: str = ""  # the exception gcloud stopped on, when replayed in-process
+    exit_code: int | None = None  # gcloud's (2: its argument parser refused); None: stopped
+    # The exception gcloud's handlers caught (in-process replay only): "" when its argument
+    # parser refused (that one prints and exits 2 itself).
+    error_type: str = ""
     output: str = ""  # everything gcloud printed (bounded)
 
     def line(self) -> str:
@@ -101,15 +104,18 @@ def find_gcloud() -> Gcloud | None:
         return None
     fields = "installation.sdk_root,basic.python_location,basic.site_packages,basic.version"
     with tempfile.TemporaryDirectory(prefix="gcloud-check-") as tmp:
-        done = subprocess.run(
-            [executable, "info", f"--format=json({fields})"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=_isolated_env(Path(tmp)),
-            timeout=STARTUP_TIMEOUT_SECONDS,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [executable, "info", f"--format=json({fields})"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                env=_isolated_env(Path(tmp)),
+                timeout=STARTUP_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise GcloudCheckError(f"`gcloud info` took over {exc.timeout:g} s") from exc
     if done.returncode != 0:
         raise GcloudCheckError(f"`gcloud info` failed: {done.stderr.strip()[-2000:]}")
     info = json.loads(done.stdout)
@@ -190,10 +196,10 @@ def check_subprocess(
 def _judge_text(argv: tuple[str, ...], returncode: int, output: str) -> Verdict:
     message = first_error_line(output)
     if returncode == 0:
-        return Verdict(argv, True, message, "ran", output=output)
+        return Verdict(argv, True, message, "ran", returncode, output=output)
     if any(stop in output for stop in _CREDENTIAL_STOPS):
-        return Verdict(argv, True, message, "accepted", output=output)
-    return Verdict(argv, False, message, "rejected", output=output)
+        return Verdict(argv, True, message, "accepted", returncode, output=output)
+    return Verdict(argv, False, message, "rejected", returncode, output=output)
 
 
 def first_error_line(output: str) -> str:
@@ -260,7 +266,7 @@ class _Replay:
         read_end, write_end = os.pipe()  # the worker's result lines
         argv += [str(commands), str(self.tmp / "output"), repr(self.timeout), str(write_end)]
         with open(log_path, "wb") as log:
-            worker = subprocess.Popen(  # noqa: S603 - our own script, argv list
+            worker = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -288,7 +294,7 @@ class _Replay:
             pass
         self.lines.put(None)
 
-    def _next(self, wait: float) -> dict[str, Any] | None | Literal["late"]:
+    def _next(self, wait: float) -> dict[str, Any] | Literal["late"] | None:
         try:
             line = self.lines.get(timeout=wait)
         except queue.Empty:
@@ -321,18 +327,18 @@ class _Replay:
     def _judge(self, argv: tuple[str, ...], result: dict[str, Any]) -> Verdict:
         output: str = result["output"]
         message = first_error_line(output)
+        code: int | None = result["exit_code"]
         error_type: str = result["error_type"]
+        if result["network"]:
+            message = f"gcloud tried to reach the network ({result['network'][0]}): stopped there"
+            return Verdict(argv, False, message, "network", code, error_type, output)
         if result["timed_out"]:
             return _timed_out(argv, self.timeout)
-        if result["network"]:
-            tried = ", ".join(result["network"][:3])
-            message = f"gcloud tried to reach the network ({tried}); it said: {message}"
-            return Verdict(argv, False, message, "network", error_type, output)
         if result["credentials_stop"]:
-            return Verdict(argv, True, message, "accepted", error_type, output)
-        if result["exit_code"] == 0:
-            return Verdict(argv, True, message, "ran", error_type, output)
-        return Verdict(argv, False, message, "rejected", error_type, output)
+            return Verdict(argv, True, message, "accepted", code, error_type, output)
+        if code == 0:
+            return Verdict(argv, True, message, "ran", code, error_type, output)
+        return Verdict(argv, False, message, "rejected", code, error_type, output)
 
 
 def main(args: Sequence[str] | None = None) -> int:

@@ -7,60 +7,66 @@ framework does, which costs tens of milliseconds instead of the ~2 s of a fresh 
 
     python3 gcloud_worker.py SDK_ROOT COMMANDS.json OUTPUT_FILE TIMEOUT_SECONDS RESULTS_FD
 
-After a ``{"ready": true}`` line, for each command it writes one JSON line to RESULTS_FD: the exit code, the class of the exception
-gcloud stopped on (``NoActiveAccountException``, ``UnrecognizedArgumentsError``, ...), every
-network connection it tried (refused here, so a replay never leaves the machine), whether it
-ran out of time, and the start of what it printed (fds 1 and 2 point to OUTPUT_FILE while the
-command runs: whatever gcloud writes, through whichever stream object, is caught). Runs on
-Python 3.8+.
+After a ``{"ready": true}`` line, for each command it writes one JSON line to RESULTS_FD: the
+exit code, the class of the exception gcloud stopped on (``NoActiveAccountException``,
+``ArgumentError``, ...), the network connection it tried (refused here, so a replay never
+leaves the machine; the command stops there), whether it ran out of time, and the start of
+what it printed (fds 1 and 2 point to OUTPUT_FILE while the command runs: whatever gcloud
+writes, through whichever stream object, is caught). Runs on Python 3.8+.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 MAX_OUTPUT_BYTES = 64 * 1024  # of one command's output sent back (an error is in its first lines)
 _network_attempts: list[str] = []
 
 
-class CommandTimeout(BaseException):  # noqa: N818 - a BaseException, past gcloud's own handlers
-    """The command ran past its time (raised by SIGALRM; gcloud catches only Exception)."""
+class CommandTimeout(BaseException):
+    """The command ran past its time (raised by SIGALRM; a BaseException, so that it goes
+    past gcloud's handlers, which catch Exception)."""
+
+
+class NetworkRefused(BaseException):
+    """The command tried to open an internet connection or resolve a name."""
 
 
 def _refuse_network() -> None:
-    """Refuse every internet socket and name lookup, and remember what was attempted."""
+    """Stop a command at its first internet socket or name lookup (gcloud would retry a
+    refused connection for minutes; nothing it does past that point is offline any more)."""
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
     real_getaddrinfo = socket.getaddrinfo
     inet = (socket.AF_INET, socket.AF_INET6)
 
+    def refuse(attempt: str) -> NoReturn:
+        _network_attempts.append(attempt)
+        raise NetworkRefused(attempt)
+
     def connect(sock: socket.socket, address: Any) -> None:
         if sock.family in inet:
-            _network_attempts.append(f"connect {address!r}")
-            raise OSError(errno.ENETUNREACH, "network refused by gcloud_check")
+            refuse(f"connect {address!r}")
         real_connect(sock, address)
 
     def connect_ex(sock: socket.socket, address: Any) -> int:
         if sock.family in inet:
-            _network_attempts.append(f"connect {address!r}")
-            return errno.ENETUNREACH
+            refuse(f"connect {address!r}")
         return real_connect_ex(sock, address)
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
         if host is not None:
-            _network_attempts.append(f"resolve {host!r}")
-            raise socket.gaierror(socket.EAI_NONAME, "name lookups refused by gcloud_check")
+            refuse(f"resolve {host!r}")
         return real_getaddrinfo(host, *args, **kwargs)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
     socket.getaddrinfo = getaddrinfo
 
 
@@ -96,7 +102,9 @@ def _is_credentials_stop(exc: BaseException | None) -> bool:
     return exc is not None and isinstance(exc, credential_errors)
 
 
-def _run_one(execute: Callable[[list[str]], Any], argv: list[str], timeout: float) -> dict[str, Any]:
+def _run_one(
+    execute: Callable[[list[str]], Any], argv: list[str], timeout: float
+) -> dict[str, Any]:
     del _network_attempts[:]
     exit_code: int | None = 0
     stopped: BaseException | None = None
@@ -113,6 +121,8 @@ def _run_one(execute: Callable[[list[str]], Any], argv: list[str], timeout: floa
         stopped = exc
     except CommandTimeout:
         timed_out, exit_code = True, None
+    except NetworkRefused:  # recorded in _network_attempts
+        exit_code = None
     except Exception as exc:  # a gcloud crash (not a known error): report it, keep going
         exit_code, stopped = 1, exc
     finally:
