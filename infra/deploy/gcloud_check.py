@@ -277,20 +277,22 @@ class _Replay:
             )
         os.close(write_end)
         reader = os.fdopen(read_end, "r", encoding="utf-8")
-        threading.Thread(target=self._read, args=(reader,), daemon=True).start()
+        reading = threading.Thread(target=self._read, args=(reader,), daemon=True)
+        reading.start()
         try:
             return self._collect(worker, log_path)
         finally:
             if worker.poll() is None:
                 worker.kill()
             worker.wait()
+            reading.join(timeout=5)  # the pipe's write end died with the worker: EOF
             reader.close()
 
     def _read(self, reader: IO[str]) -> None:
         try:
             for line in reader:
                 self.lines.put(line)
-        except (OSError, ValueError):  # closed under us once the replay is over
+        except (OSError, ValueError):  # closed under us (a grandchild kept the pipe open)
             pass
         self.lines.put(None)
 
