@@ -151,7 +151,10 @@ def test_the_plan_for_an_empty_project_prints_every_action_and_touches_nothing()
     lines = done.stdout.splitlines()
     assert lines[0].startswith("# ") and "empty project" in lines[0]
     actions = [line for line in lines if not line.startswith("#")]
-    assert len(actions) > 80 and all(line.split()[0] == "create" for line in actions)
+    assert len(actions) > 80
+    # All new, except attaching the Cloud Armor policy to a backend just created.
+    updates = [line for line in actions if line.split()[0] != "create"]
+    assert updates and all(line.endswith("-throttle)") for line in updates), updates
     assert any("function drgero-worker" in line for line in actions)
     assert any("scheduler job drgero-" in line for line in actions)
     assert lines[-1].startswith("# ") and "to change" in lines[-1]
