@@ -22,7 +22,7 @@ import httpx
 
 LEADERBOARD_NAME = "smoke"
 # A deploy may still be rolling out the new revision, or the certificate provisioning.
-WAIT_SECONDS = 300
+DEFAULT_WAIT_SECONDS = 300
 
 
 class SmokeFailed(RuntimeError):
@@ -38,16 +38,16 @@ def _expect(response: httpx.Response, *statuses: int) -> Any:
     return response.json()
 
 
-def _wait_live(client: httpx.Client, path: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
+def _wait_live(client: httpx.Client, path: str, wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
     while True:
         try:
             _expect(client.get(path), 200)
             return
         except (httpx.HTTPError, SmokeFailed, ValueError) as exc:
             if time.monotonic() > deadline:
-                raise SmokeFailed(f"{path} is not up after {WAIT_SECONDS} s: {exc}") from exc
-            time.sleep(5)
+                raise SmokeFailed(f"{path} is not up after {wait_seconds:g} s: {exc}") from exc
+            time.sleep(min(5.0, wait_seconds / 10))
 
 
 def _leaderboard(client: httpx.Client) -> str:
@@ -76,14 +76,14 @@ def _leaderboard(client: httpx.Client) -> str:
     return str(created["id"])
 
 
-def smoke(base_url: str, token: str) -> list[str]:
+def smoke(base_url: str, token: str, *, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> list[str]:
     """Every check that failed (empty: all passed)."""
     failures: list[str] = []
     headers = {"Authorization": f"Bearer {token}", "User-Agent": "drgero-smoke"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30.0) as client:
         for path in ("/healthz", "/readyz"):
             try:
-                _wait_live(client, path)
+                _wait_live(client, path, wait_seconds)
                 print(f"ok   GET {path}")
             except SmokeFailed as exc:
                 failures.append(str(exc))
