@@ -27,21 +27,21 @@ router = Router("jobs")
 @router.route("POST", "/internal/jobs/consolidate-due")
 def _consolidate_due(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     return enqueue_due_consolidations(deps)
 
 
 @router.route("POST", "/internal/jobs/runs-watchdog")
 def _runs_watchdog(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     return fail_overdue_runs(deps)
 
 
 @router.route("POST", "/internal/jobs/scheduled-runs")
 def _scheduled_runs(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     return start_scheduled_runs(deps)
 
 
