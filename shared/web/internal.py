@@ -34,7 +34,6 @@ from shared.providers.google_identity import GoogleCerts, IdentityUnavailable
 from shared.settings import Settings
 from shared.tasks.urls import function_url
 
-INVALID_TOKEN = "invalid_internal_token"  # noqa: S105 (an error code)
 ALGORITHM = "RS256"
 _SHOWN_CHARS = 80  # of a claim quoted in a refusal (an issuer, an email)
 
@@ -145,7 +144,7 @@ def _why(reason: str, audience: str) -> str:
 
 
 def _refused(message: str) -> Unauthenticated:
-    return Unauthenticated(message, code=INVALID_TOKEN)
+    return Unauthenticated(message, code="invalid_internal_token")
 
 
 def _shown(value: object) -> str:
