@@ -5,6 +5,9 @@ whose "consolidate every N hours" deadline has passed. Task names derive from th
 a job fired twice (Cloud Scheduler delivers at least once) enqueues each task once.
 ``POST /internal/jobs/runs-watchdog`` fails runs past their deadline; ``POST
 /internal/jobs/scheduled-runs`` starts the runs that leaderboard schedules say are due.
+
+A private function: Cloud Scheduler calls it at its own ``run.app`` URL with an ID token of the
+scheduler's service account for that URL, which every handler verifies (``require_internal``).
 """
 
 from __future__ import annotations

@@ -11,11 +11,15 @@ PRODUCTION_BASE = "https://drgero-{function}-123456789.europe-west1.run.app"
 
 
 def test_internal_calls_are_closed_by_default() -> None:
-    settings = Settings()
-    assert settings.internal_invoker_emails() == frozenset()
-    assert settings.oidc_issuer_list() == {"https://accounts.google.com", "accounts.google.com"}
-    assert settings.oidc_certs_url == "https://www.googleapis.com/oauth2/v1/certs"
-    assert settings.tasks_dispatch_deadline_seconds == 1800
+    # The defaults themselves: the session's local stack sets some of these in the environment.
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    assert defaults["internal_invokers"] == ""
+    assert Settings(internal_invokers="").internal_invoker_emails() == frozenset()
+    issuers = Settings(oidc_issuers=defaults["oidc_issuers"]).oidc_issuer_list()
+    assert issuers == {"https://accounts.google.com", "accounts.google.com"}
+    assert defaults["oidc_certs_url"] == "https://www.googleapis.com/oauth2/v1/certs"
+    assert defaults["tasks_dispatch_deadline_seconds"] == 1800
+    assert defaults["dev_id_token_url"] is None
 
 
 def test_invokers_are_a_comma_separated_list_of_emails() -> None:
@@ -40,7 +44,9 @@ def test_the_dispatch_deadline_is_what_cloud_tasks_allows(seconds: int) -> None:
 
 def test_local_tokens_need_the_account_they_are_for() -> None:
     with pytest.raises(ValidationError) as caught:
-        Settings(dev_id_token_url="http://127.0.0.1:1/_sim/google/id-token")
+        Settings(
+            dev_id_token_url="http://127.0.0.1:1/_sim/google/id-token", tasks_service_account=None
+        )
     assert "DRGERO_TASKS_SERVICE_ACCOUNT" in str(caught.value)
 
 
