@@ -29,6 +29,7 @@ import flask
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
 
+from shared import wiring
 from shared.errors import Forbidden, Unauthenticated, Unavailable
 from shared.providers.google_identity import GoogleCerts, IdentityUnavailable
 from shared.settings import Settings
@@ -57,13 +58,9 @@ def require_internal(
             code="internal_disabled",
         )
     token = _bearer(request)
-    if certs is None:
-        from shared import wiring
-
-        certs = wiring.oidc_certs()
     claims = _verified_claims(
         token,
-        certs=certs,
+        certs=certs or wiring.oidc_certs(),
         audience=function_url(settings.internal_base_url, function),
         clock_skew=settings.oidc_clock_skew_seconds,
     )
