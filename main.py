@@ -2,7 +2,7 @@
 ``gcloud functions deploy <name> --entry-point=<name>``. Each lives in ``functions/``.
 
 Loading this module is a function's cold start: the settings are validated here, so a function
-with a bad configuration (an empty or short ``DRGERO_INTERNAL_KEY``, ...) refuses to start
+with a bad configuration (a malformed ``DRGERO_INTERNAL_BASE_URL``, ...) refuses to start
 with an error naming the setting, instead of failing (or opening up) on its first request.
 functions-framework loads it inside the Flask app it is building, which ``adopt_app`` makes
 answer JSON for the requests Flask refuses before a function sees them."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -173,9 +172,7 @@ def main() -> int:
     )
     function: ManagedProcess | None = None
     try:
-        with local_stack(
-            internal_key=secrets.token_hex(16), log_dir=log_dir, simulator_url=sim
-        ) as stack:
+        with local_stack(log_dir=log_dir, simulator_url=sim) as stack:
             # One access-log line per request would bury the figures (and is not measured).
             logging.getLogger("drgero.http").setLevel(logging.WARNING)
             made = accounts.bootstrap_workspace(wiring.deps(), name="bench", plan="pro")

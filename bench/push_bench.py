@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import secrets
 import statistics
 import sys
 import tempfile
@@ -76,7 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     stop_on_sigterm()
 
-    with local_stack(internal_key=secrets.token_hex(16), log_dir=Path(tempfile.mkdtemp())) as stack:
+    with local_stack(log_dir=Path(tempfile.mkdtemp())) as stack:
         logs.configure()  # what the functions do on import; then one line per request is muted
         logging.getLogger("drgero.http").setLevel(logging.WARNING)
         deps = wiring.deps()

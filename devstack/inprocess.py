@@ -21,8 +21,11 @@ from cryptography.fernet import Fernet
 
 from devstack.dispatcher import build_app, serve
 from devstack.emulators import Emulators, StackConfig
+from devstack.identity import LOCAL_TASKS_ACCOUNT, invoker_env
 from devstack.ports import LOOPBACK_EGRESS_CIDRS
 from shared import wiring
+from shared.providers.google_identity import IdTokenSource
+from shared.tasks.urls import internal_target
 from simulator.config import SimulatorConfig
 from simulator.server import Simulator
 from simulator.server import simulator_env as server_env
@@ -37,6 +40,15 @@ class InProcessStack:
     emulators: Emulators
     env: dict[str, str]
     simulator: Simulator | None = None
+    id_tokens: IdTokenSource | None = None
+
+    def internal_headers(self, path: str, *, email: str = LOCAL_TASKS_ACCOUNT) -> dict[str, str]:
+        """What Cloud Tasks (or, with the scheduler's email, Cloud Scheduler) would send to
+        ``path``: an ID token of ``email`` for the function serving it."""
+        if self.id_tokens is None:
+            self.id_tokens = IdTokenSource(url=self.env["DRGERO_DEV_ID_TOKEN_URL"])
+        audience = internal_target(self.base_url, path).audience
+        return {"Authorization": f"Bearer {self.id_tokens.token(audience=audience, email=email)}"}
 
 
 def stop_on_sigterm() -> None:
@@ -45,10 +57,9 @@ def stop_on_sigterm() -> None:
 
 
 @contextmanager
-def local_stack(
-    *, internal_key: str, log_dir: Path, simulator_url: str | None = None
-) -> Iterator[InProcessStack]:
-    """The stack; ``simulator_url`` points it at a simulator already running elsewhere."""
+def local_stack(*, log_dir: Path, simulator_url: str | None = None) -> Iterator[InProcessStack]:
+    """The stack; ``simulator_url`` points it at a simulator already running elsewhere (it
+    serves the models and the ID tokens of internal calls either way)."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
     emulators = Emulators(StackConfig(log_dir=log_dir, tasks_max_retries=20))
     emulators.start()
@@ -64,9 +75,8 @@ def local_stack(
             simulator_env = simulator.env()
         else:
             simulator_env = server_env(simulator_url)
-        env = emulators.env() | simulator_env
+        env = emulators.env() | simulator_env | invoker_env()
         env |= {
-            "DRGERO_INTERNAL_KEY": internal_key,
             "DRGERO_SECRETS_KEY": Fernet.generate_key().decode(),
             "DRGERO_EGRESS_ALLOW_CIDRS": LOOPBACK_EGRESS_CIDRS,
         }

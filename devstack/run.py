@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import shlex
 import shutil
 import signal
@@ -34,9 +33,11 @@ import httpx
 from cryptography.fernet import Fernet
 
 from devstack.emulators import REPO_ROOT, EmulatorError, Emulators, StackConfig
+from devstack.identity import LOCAL_SCHEDULER_ACCOUNT, invoker_env
 from devstack.pidfile import StackAlreadyRunning, end_stale_processes, write_pidfile
 from devstack.ports import LOOPBACK, LOOPBACK_EGRESS_CIDRS, port_is_free
 from devstack.scheduler import Scheduler
+from shared.providers.google_identity import IdTokenSource
 from simulator.server import Simulator
 
 logger = logging.getLogger("devstack")
@@ -67,16 +68,16 @@ class Service(Protocol):
 def extra_services() -> list[Service]:
     """Services started after the emulators and before the functions.
 
-    The model simulator stands in for OpenRouter and the Hugging Face Hub unless an
+    The simulator always serves the ID tokens of internal calls (the Cloud Tasks emulator mints
+    none); it stands in for OpenRouter and the Hugging Face Hub too unless an
     ``OPENROUTER_API_KEY`` is set (then the functions talk to the real services).
     """
-    if os.environ.get("OPENROUTER_API_KEY"):
-        return []
-    return [SimulatorService()]
+    return [SimulatorService(models=not os.environ.get("OPENROUTER_API_KEY"))]
 
 
 class SimulatorService:
-    """The model simulator (``simulator/``), served from a thread of this process.
+    """The simulator (``simulator/``), served from a thread of this process: the token stand-in
+    of internal calls and, with ``models``, the model providers.
 
     Port from ``DRGERO_SIMULATOR_PORT`` (8090; 0 picks a free one); dataset files for GET
     leaderboards live in ``<dev dir>/data/hf`` (Hub layout: ``owner/name/path``).
@@ -84,7 +85,8 @@ class SimulatorService:
 
     name = "model simulator"
 
-    def __init__(self) -> None:
+    def __init__(self, *, models: bool = True) -> None:
+        self.models = models
         raw = os.environ.get("DRGERO_SIMULATOR_PORT", "8090")
         if not raw.isdigit() or int(raw) >= 65536:
             raise DevStackError(f"DRGERO_SIMULATOR_PORT={raw!r} is not a port number")
@@ -99,7 +101,7 @@ class SimulatorService:
     def start(self) -> dict[str, str]:
         self.simulator.start()
         logger.info("model simulator on %s", self.simulator.base_url)
-        return self.simulator.env()
+        return self.simulator.env(models=self.models)
 
     def stop(self) -> None:
         self.simulator.stop()
@@ -124,10 +126,6 @@ class DevPaths:
     @property
     def pidfile(self) -> Path:
         return self.dev_dir / "stack.pid"
-
-    @property
-    def internal_key(self) -> Path:
-        return self.dev_dir / "internal_key"
 
     @property
     def secrets_key(self) -> Path:
@@ -197,9 +195,7 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
         print(f"Emulators ready in {time.monotonic() - started:.1f}s", flush=True)
         os.environ.update(emulators.env())
         os.environ["DRGERO_EGRESS_ALLOW_CIDRS"] = LOOPBACK_EGRESS_CIDRS  # the simulator
-        os.environ["DRGERO_INTERNAL_KEY"] = _local_secret(
-            paths.internal_key, lambda: secrets.token_urlsafe(32)
-        )
+        os.environ.update(invoker_env())  # who may call the private functions
         os.environ["DRGERO_SECRETS_KEY"] = _local_secret(
             paths.secrets_key, lambda: Fernet.generate_key().decode()
         )
@@ -227,10 +223,15 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
         from shared import wiring
 
         wiring.reset()
-        scheduler = Scheduler(base_url, os.environ["DRGERO_INTERNAL_KEY"]).start()
+        scheduler = Scheduler(
+            base_url,
+            id_tokens=IdTokenSource(url=os.environ["DRGERO_DEV_ID_TOKEN_URL"]),
+            service_account=LOCAL_SCHEDULER_ACCOUNT,
+        ).start()
 
         credentials = _workspace_credentials(base_url, paths.env_file)
-        _write_env_file(paths.env_file, base_url, credentials, emulators.env() | service_env)
+        local_env = emulators.env() | service_env | invoker_env()
+        _write_env_file(paths.env_file, base_url, credentials, local_env)
         _print_banner(base_url, credentials, paths, time.monotonic() - started)
 
         while not stopping.wait(timeout=FIRESTORE_SAVE_INTERVAL_SECONDS):
@@ -287,7 +288,7 @@ def _check_ports_free(ports: dict[str, int]) -> None:
 
 
 def _local_secret(path: Path, make: Callable[[], str]) -> str:
-    """A key of this checkout (internal key, secrets key), generated once and reused."""
+    """A key of this checkout (the secrets key), generated once and reused."""
     if path.exists():
         key = path.read_text().strip()
         if key:
@@ -350,8 +351,8 @@ def _write_env_file(
             f"export DRGERO_WORKSPACE_ID={shlex.quote(credentials['workspace_id'])}",
         ]
     lines.append(
-        "# Emulators and the model simulator of the local stack (OPENROUTER_BASE_URL, HF_ENDPOINT),"
-        " for CLI tools and scripts:"
+        "# Emulators and the simulator of the local stack (models: OPENROUTER_BASE_URL,"
+        " HF_ENDPOINT; ID tokens and invokers of internal calls), for CLI tools and scripts:"
     )
     lines += [f"export {name}={shlex.quote(value)}" for name, value in emulator_env.items()]
     env_file.touch(mode=0o600)

@@ -1,9 +1,12 @@
 """The local stand-in for Cloud Scheduler: fires the jobs of ``infra/scheduler.yaml`` on time.
 
 Production turns the same file into Cloud Scheduler HTTP jobs, so the local stack exercises the
-real job definitions. Each firing is an HTTP request to ``<base_url><path>`` carrying the
-internal key (``X-DrGero-Internal-Key``) and the job name (``X-CloudScheduler-JobName``, the
-header Cloud Scheduler sets). Cron expressions are evaluated in UTC. A firing that fails is
+real job definitions. Each firing is what Cloud Scheduler sends: an HTTP request to the URL of
+the function serving the job's path (``shared.tasks.urls``: ``<base_url><path>`` locally) with
+an ID token for the scheduler's service account whose audience is that function's URL
+(``Authorization: Bearer``, from the local token stand-in, as Cloud Scheduler's ``oidcToken``
+would be), the job name (``X-CloudScheduler-JobName``) and Cloud Scheduler's ``User-Agent``.
+Cron expressions are evaluated in UTC. A firing that fails is
 logged and not retried (Cloud Scheduler's default retry count is 0); a slow one delays the
 others, and missed fire times are skipped rather than caught up.
 
@@ -27,9 +30,13 @@ import httpx
 import yaml
 from croniter import croniter
 
+from shared.providers.google_identity import IdentityUnavailable, IdTokenSource
+from shared.tasks.urls import internal_target
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_JOBS_FILE = Path(__file__).resolve().parent.parent / "infra" / "scheduler.yaml"
+USER_AGENT = "Google-Cloud-Scheduler"
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,490}$")
 _DURATION = re.compile(r"^(\d+)([smh])$")
@@ -127,6 +134,10 @@ def _parse_job(
         raise SchedulerConfigError(f"{where}: unsupported method {job.method!r}")
     if not job.path.startswith("/"):
         raise SchedulerConfigError(f"{where}: path must start with '/'")
+    try:
+        internal_target("http://scheduler.invalid", job.path)
+    except ValueError:
+        raise SchedulerConfigError(f"{where}: no internal function serves {job.path!r}") from None
     return job
 
 
@@ -202,16 +213,21 @@ class Scheduler:
     def __init__(
         self,
         base_url: str,
-        internal_key: str,
         jobs_file: Path = DEFAULT_JOBS_FILE,
         *,
+        id_tokens: IdTokenSource,
+        service_account: str,
         timeout: httpx.Timeout | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``base_url`` is ``DRGERO_INTERNAL_BASE_URL`` (may hold ``{function}``); tokens are
+        ``id_tokens``' for ``service_account``."""
         self.base_url = base_url.rstrip("/")
         self.jobs = {job.name: job for job in load_jobs(jobs_file)}
+        self._id_tokens = id_tokens
+        self._service_account = service_account
         self._client = httpx.Client(
-            headers={"X-DrGero-Internal-Key": internal_key},
+            headers={"User-Agent": USER_AGENT},
             timeout=timeout or httpx.Timeout(60.0, connect=5.0),
             transport=transport,
         )
@@ -236,9 +252,16 @@ class Scheduler:
         job = self.jobs[job_name]
         started = time.monotonic()
         try:
+            target = internal_target(self.base_url, job.path)
+            token = self._id_tokens.token(audience=target.audience, email=self._service_account)
             response = self._client.request(
-                job.method, self.base_url + job.path, headers={"X-CloudScheduler-JobName": job.name}
+                job.method,
+                target.url,
+                headers={"Authorization": f"Bearer {token}", "X-CloudScheduler-JobName": job.name},
             )
+        except IdentityUnavailable as error:
+            logger.warning("scheduler: %s has no ID token: %s", job.name, error.message)
+            raise httpx.HTTPError(error.message) from None
         except httpx.HTTPError as error:
             logger.warning("scheduler: %s %s %s failed: %s", job.name, job.method, job.path, error)
             raise

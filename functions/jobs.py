@@ -7,6 +7,9 @@ a job fired twice (Cloud Scheduler delivers at least once) enqueues each task on
 /internal/jobs/scheduled-runs`` starts the runs that leaderboard schedules say are due.
 ``POST /internal/jobs/storage-cleanup`` deletes one page of the bucket's unreferenced objects
 (``shared.services.storage_cleanup``); a body ``{"leaderboard_id": ...}`` scopes it to one.
+
+A private function: Cloud Scheduler calls it at its own ``run.app`` URL with an ID token of the
+scheduler's service account for that URL, which every handler verifies (``require_internal``).
 """
 
 from __future__ import annotations
@@ -32,21 +35,21 @@ router = Router("jobs")
 @router.route("POST", "/internal/jobs/consolidate-due")
 def _consolidate_due(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     return enqueue_due_consolidations(deps)
 
 
 @router.route("POST", "/internal/jobs/runs-watchdog")
 def _runs_watchdog(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     return fail_overdue_runs(deps)
 
 
 @router.route("POST", "/internal/jobs/scheduled-runs")
 def _scheduled_runs(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     return start_scheduled_runs(deps)
 
 
@@ -60,7 +63,7 @@ class StorageCleanupJob(BaseModel):
 @router.route("POST", "/internal/jobs/storage-cleanup")
 def _storage_cleanup(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     job = parse(StorageCleanupJob, request)
     return clean_storage(deps, leaderboard_id=job.leaderboard_id)
 

@@ -62,7 +62,7 @@ class ConsolidateTask(BaseModel):
 @router.route("POST", "/internal/tasks/prepare-run")
 def _prepare(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     task = parse(PrepareTask, request)
     return prepare_run(deps, task.leaderboard_id, task.run_id)
 
@@ -70,7 +70,7 @@ def _prepare(request: flask.Request) -> dict:
 @router.route("POST", "/internal/tasks/evaluate-shard")
 def _evaluate(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     task = parse(ShardTask, request)
     return evaluate_shard(deps, task.leaderboard_id, task.run_id, task.model_id, task.shard)
 
@@ -78,7 +78,7 @@ def _evaluate(request: flask.Request) -> dict:
 @router.route("POST", "/internal/tasks/consolidate")
 def _consolidate(request: flask.Request) -> dict:
     deps = wiring.deps()
-    require_internal(request, deps.settings)
+    require_internal(request, deps.settings, router.name)
     task = parse(ConsolidateTask, request)
     if deps.leaderboards.get(task.leaderboard_id) is None:
         log.info("dropping consolidation task of deleted leaderboard %s", task.leaderboard_id)

@@ -1,7 +1,7 @@
 """Configuration, read once from the environment and validated at cold start.
 
 Every knob has a default that works on the local stack; production sets only environment
-variables (project, bucket, queue, base URLs, internal key) and needs no code change.
+variables (project, bucket, queue, base URLs, invokers) and needs no code change.
 Emulators are selected by the standard variables the Google clients read themselves:
 ``FIRESTORE_EMULATOR_HOST``, ``STORAGE_EMULATOR_HOST`` and (ours, for Cloud Tasks, which has no
 standard one) ``CLOUD_TASKS_EMULATOR_HOST``.
@@ -17,8 +17,8 @@ from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# No deployment may accept internal keys shorter than this, whatever it configures.
-INTERNAL_KEY_FLOOR = 16
+# In DRGERO_INTERNAL_BASE_URL: where the serving function's name goes.
+FUNCTION_PLACEHOLDER = "{function}"
 
 
 class Settings(BaseSettings):
@@ -44,17 +44,38 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("STORAGE_EMULATOR_HOST")
     )
 
-    # Where Cloud Tasks and Cloud Scheduler deliver internal calls (the consolidation function's
-    # base URL in production; the local dispatcher's base URL locally).
+    # Where Cloud Tasks and Cloud Scheduler deliver internal calls: the base URL of the private
+    # function serving a path, and the audience its ID token carries. ``{function}`` is replaced
+    # by the function's name (production: ``https://drgero-{function}-<project number>.<region>
+    # .run.app``); without it one base URL serves every function (the local dispatcher).
     internal_base_url: str = "http://127.0.0.1:8080"
-    # Shared secret that task and scheduler requests carry in X-DrGero-Internal-Key. Internal
-    # endpoints refuse every request while it is unset: secure by default. Set, it must hold at
-    # least ``internal_key_min_length`` characters (surrounding whitespace, such as the newline
-    # `openssl rand -hex 32` ends with, is dropped): an empty or short key refuses to start.
-    internal_key: SecretStr | None = None
-    internal_key_min_length: Annotated[int, Field(ge=INTERNAL_KEY_FLOOR)] = 32
-    # Service account whose OIDC token Cloud Tasks attaches (production, private functions).
+    # Internal endpoints accept only Google-signed ID tokens (``Authorization: Bearer``) of these
+    # service accounts (comma-separated emails: the tasks and scheduler invokers). Empty, they
+    # refuse every call (403 internal_disabled): secure by default.
+    internal_invokers: str = ""
+    # Where Google publishes the certificates that sign ID tokens (v1 format: key id -> PEM),
+    # and the issuers a token may name (comma-separated).
+    oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    oidc_issuers: str = "https://accounts.google.com,accounts.google.com"
+    # The certs answer: its largest body (Google's is ~4 KiB), how long one fetch may take, the
+    # longest it is kept whatever its Cache-Control max-age says, and the shortest time between
+    # two fetches (a token with an unknown key id refetches at most once per this interval).
+    # A fetch that fails or passes a bound answers 503 internal_certs_unavailable.
+    oidc_certs_max_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    oidc_certs_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    oidc_certs_max_cache_seconds: int = Field(default=6 * 3600, ge=60, le=24 * 3600)
+    oidc_certs_min_refetch_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # How far a token's iat/exp may be off our clock and still be accepted.
+    oidc_clock_skew_seconds: int = Field(default=10, ge=0, le=300)
+    # Service account whose ID token Cloud Tasks attaches to every task (production).
     tasks_service_account: str | None = None
+    # How long Cloud Tasks waits for a task's answer before it retries it: 15 s .. 30 min (what
+    # Cloud Tasks allows); every function's timeout must fit in it.
+    tasks_dispatch_deadline_seconds: int = Field(default=1800, ge=15, le=1800)
+    # Local stack and tests only: the ID-token stand-in (the simulator's) that the task queue
+    # and the scheduler stand-in ask for tokens, since the Cloud Tasks emulator mints none.
+    # Unset in production (Cloud Tasks and Cloud Scheduler attach Google's tokens themselves).
+    dev_id_token_url: str | None = None
     # The public base URL clients use (shown in webhook examples and download paths).
     public_base_url: str = "http://127.0.0.1:8080"
 
@@ -254,20 +275,36 @@ class Settings(BaseSettings):
             )
         return self
 
-    @model_validator(mode="after")
-    def _internal_key_is_strong(self) -> Settings:
-        if self.internal_key is None:
-            return self
-        key = self.internal_key.get_secret_value().strip()
-        if len(key) < self.internal_key_min_length:
+    @field_validator("internal_base_url")
+    @classmethod
+    def _internal_base_url(cls, value: str) -> str:
+        sample = value.replace(FUNCTION_PLACEHOLDER, "worker")
+        if "{" in sample or "}" in sample:
             raise ValueError(
-                f"DRGERO_INTERNAL_KEY is set but {'empty' if not key else 'too short'}"
-                f" ({len(key)} characters): it must hold at least"
-                f" {self.internal_key_min_length} (DRGERO_INTERNAL_KEY_MIN_LENGTH); generate"
-                " one with `openssl rand -hex 32`, or unset it to refuse every internal call"
+                f"DRGERO_INTERNAL_BASE_URL may hold only the placeholder {FUNCTION_PLACEHOLDER}"
             )
-        self.internal_key = SecretStr(key)
+        if not sample.startswith(("https://", "http://")):
+            raise ValueError("DRGERO_INTERNAL_BASE_URL must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _dev_tokens_need_an_invoker(self) -> Settings:
+        if self.dev_id_token_url and not self.tasks_service_account:
+            raise ValueError(
+                "DRGERO_DEV_ID_TOKEN_URL is set but DRGERO_TASKS_SERVICE_ACCOUNT is not: the"
+                " local token stand-in needs the email its tokens are for"
+            )
         return self
+
+    def internal_invoker_emails(self) -> frozenset[str]:
+        return frozenset(email.lower() for email in _comma_list(self.internal_invokers))
+
+    def oidc_issuer_list(self) -> frozenset[str]:
+        return frozenset(_comma_list(self.oidc_issuers))
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def secrets_keys(value: SecretStr | None) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from google.cloud import firestore, storage, tasks_v2
 
+from shared.providers.google_identity import CertsLimits, GoogleCerts
 from shared.settings import Settings, get_settings
 from shared.storage.accounts import TokenRepo, WorkspaceRepo
 from shared.storage.datasets import DatasetStore
@@ -68,13 +69,28 @@ def http_client() -> httpx.Client:
     )
 
 
+@lru_cache(maxsize=1)
+def oidc_certs() -> GoogleCerts:
+    """Google's ID-token certificates, cached for this instance (internal endpoints)."""
+    current = get_settings()
+    return GoogleCerts(url=current.oidc_certs_url, limits=CertsLimits.from_settings(current))
+
+
 def settings() -> Settings:
     return get_settings()
 
 
 def reset() -> None:
     """Forget settings and clients (tests that change the environment call this)."""
-    for cached in (get_settings, firestore_client, storage_client, tasks_client, http_client, deps):
+    for cached in (
+        get_settings,
+        firestore_client,
+        storage_client,
+        tasks_client,
+        http_client,
+        oidc_certs,
+        deps,
+    ):
         cached.cache_clear()
 
 

@@ -22,8 +22,9 @@ from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from simulator import control, custom, hub, openrouter
+from simulator import control, custom, google_identity, hub, openrouter
 from simulator.config import CustomEndpoint, SimModel, SimulatorConfig
+from simulator.google_identity import GoogleIdentity, identity_env
 from simulator.state import SimulatorState
 from simulator.web import error_response, json_body
 
@@ -31,8 +32,9 @@ logger = logging.getLogger("simulator")
 _MAX_RECORDED_BODY = 4000
 
 
-def create_app(state: SimulatorState) -> Flask:
+def create_app(state: SimulatorState, identity: GoogleIdentity | None = None) -> Flask:
     app = Flask("simulator")
+    google_identity.register(app, identity or GoogleIdentity())
     openrouter.register(app, state)
     custom.register(app, state)
     hub.register(app, state)
@@ -73,9 +75,14 @@ def _recorded_body(req: Request) -> Any:
 OPENROUTER_PATH = "/api/v1"
 
 
-def simulator_env(base_url: str) -> dict[str, str]:
-    """What points our backend at a simulator (``OPENROUTER_API_KEY`` stays unset)."""
-    return {"OPENROUTER_BASE_URL": base_url + OPENROUTER_PATH, "HF_ENDPOINT": base_url}
+def simulator_env(base_url: str, *, models: bool = True) -> dict[str, str]:
+    """What points our backend at a simulator: the ID tokens of internal calls (the certs the
+    functions trust, where the task queue and the scheduler stand-in get tokens) and, with
+    ``models``, the model providers (``OPENROUTER_API_KEY`` stays unset)."""
+    env = identity_env(base_url)
+    if models:
+        env |= {"OPENROUTER_BASE_URL": base_url + OPENROUTER_PATH, "HF_ENDPOINT": base_url}
+    return env
 
 
 class Simulator:
@@ -96,7 +103,8 @@ class Simulator:
         self.hf_root = Path(hf_root) if hf_root else Path(tempfile.mkdtemp(prefix="drgero-sim-hf-"))
         self.hf_root.mkdir(parents=True, exist_ok=True)
         self.state = SimulatorState(self.config, hf_root=self.hf_root)
-        self.app = create_app(self.state)
+        self.identity = GoogleIdentity()
+        self.app = create_app(self.state, self.identity)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -148,8 +156,8 @@ class Simulator:
     def openrouter_base_url(self) -> str:
         return self.base_url + OPENROUTER_PATH
 
-    def env(self) -> dict[str, str]:
-        return simulator_env(self.base_url)
+    def env(self, *, models: bool = True) -> dict[str, str]:
+        return simulator_env(self.base_url, models=models)
 
     # In-process equivalents of the /_sim control routes.
 

@@ -1,15 +1,16 @@
 """Test harness: one real local stack per test session.
 
 The session starts the three emulators on free ports (Firestore, fake-gcs-server, the Cloud
-Tasks emulator) and serves every function behind one base URL from a thread, exactly as
-``make dev`` does, then points the settings at them. Tests isolate themselves by creating their
-own workspace (``workspace`` fixture) and leaderboards with random ids, so nothing is reset
-between tests and tests may run in any order.
+Tasks emulator) and the simulator (models, and the ID tokens internal calls carry), and serves
+every function behind one base URL from a thread, exactly as ``make dev`` does, then points the
+settings at them. A test that calls an internal endpoint itself sends
+``stack.internal_headers(path)``: the ID token Cloud Tasks would attach. Tests isolate
+themselves by creating their own workspace (``workspace`` fixture) and leaderboards with random
+ids, so nothing is reset between tests and tests may run in any order.
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,14 +30,10 @@ from shared.services import accounts
 hypothesis_settings.register_profile("drgero", derandomize=True, deadline=None)
 hypothesis_settings.load_profile("drgero")
 
-INTERNAL_KEY = "test-internal-" + secrets.token_hex(16)  # settings want 32 characters or more
-
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessStack]:
-    with local_stack(
-        internal_key=INTERNAL_KEY, log_dir=Path(tmp_path_factory.mktemp("stack-logs"))
-    ) as started:
+    with local_stack(log_dir=Path(tmp_path_factory.mktemp("stack-logs"))) as started:
         yield started
 
 

@@ -124,8 +124,13 @@ def test_every_operation_is_described() -> None:
     assert {(s.get("in"), s.get("name")) for s in schemes.values() if s["type"] == "apiKey"} == {
         ("header", "X-API-Key"),
         ("header", "X-Dr.Gero-API-Key"),
-        ("header", "X-DrGero-Internal-Key"),
     }
+    internal = schemes["internalIdToken"]
+    assert (internal["type"], internal["scheme"], internal["bearerFormat"]) == (
+        "http",
+        "bearer",
+        "JWT",
+    )
     operation_ids = []
     for method, path, op in operations(doc):
         where = f"{method} {path}"
@@ -140,7 +145,9 @@ def test_every_operation_is_described() -> None:
         roles = {role for requirement in security for rs in requirement.values() for role in rs}
         if path.startswith("/internal/"):
             assert op["tags"] == ["internal"], where
-            assert used == {"internalKey"}, where
+            assert used == {"internalIdToken"}, where
+            for status in ("401", "403", "503"):
+                assert status in op["responses"], where
         elif path == "/v1/openapi.json":
             assert op["security"] == [], where
         else:

@@ -1,5 +1,6 @@
-"""A function refuses to start with a configuration that would weaken it (a short internal
-key), as ``functions-framework --target`` starts it: the error names the setting."""
+"""A function refuses to start with a configuration that cannot work (internal calls whose
+URLs or tokens are misconfigured), as ``functions-framework --target`` starts it: the error
+names the setting."""
 
 from __future__ import annotations
 
@@ -33,18 +34,30 @@ def start(*names: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("key", ["", "   ", "too-short-a-key"])
-def test_a_function_does_not_start_with_an_empty_or_short_internal_key(key: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DRGERO_INTERNAL_BASE_URL": "https://drgero-{name}.run.app"}, "DRGERO_INTERNAL_BASE_URL"),
+        ({"DRGERO_DEV_ID_TOKEN_URL": "http://127.0.0.1:9/t"}, "DRGERO_TASKS_SERVICE_ACCOUNT"),
+        ({"DRGERO_TASKS_DISPATCH_DEADLINE_SECONDS": "3600"}, "tasks_dispatch_deadline_seconds"),
+    ],
+)
+def test_a_function_does_not_start_with_internal_calls_misconfigured(
+    env: dict[str, str], named: str
+) -> None:
     for target in ("api", "worker"):
-        started = start(target, DRGERO_INTERNAL_KEY=key)
+        started = start(target, **env)
         assert started.returncode != 0 and "started" not in started.stdout, started.stdout
-        assert "DRGERO_INTERNAL_KEY" in started.stderr and "32" in started.stderr
-        if key.strip():
-            assert key not in started.stderr
+        assert named in started.stderr, started.stderr[-2000:]
 
 
-def test_every_function_starts_with_a_long_key_or_none() -> None:
-    started = start(*targets(), DRGERO_INTERNAL_KEY="k" * 32)
+def test_every_function_starts_with_a_production_configuration_or_none() -> None:
+    production = {
+        "DRGERO_INTERNAL_BASE_URL": "https://drgero-{function}-123456789.europe-west1.run.app",
+        "DRGERO_INTERNAL_INVOKERS": "drgero-tasks@p.iam.gserviceaccount.com",
+        "DRGERO_TASKS_SERVICE_ACCOUNT": "drgero-tasks@p.iam.gserviceaccount.com",
+    }
+    started = start(*targets(), **production)
     assert started.returncode == 0 and "started" in started.stdout, started.stderr[-2000:]
     started = start(*targets())
     assert started.returncode == 0 and "started" in started.stdout, started.stderr[-2000:]

@@ -17,7 +17,6 @@ import pytest
 
 from shared.errors import Conflict
 from shared.services.consolidation import consolidate
-from tests.conftest import INTERNAL_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -244,7 +243,7 @@ def _task(stack, lb: str) -> httpx.Response:
     return httpx.post(
         f"{stack.base_url}/internal/tasks/consolidate",
         json={"leaderboard_id": lb, "reason": "every_events"},
-        headers={"X-DrGero-Internal-Key": INTERNAL_KEY},
+        headers=stack.internal_headers("/internal/tasks/consolidate"),
         timeout=60,
     )
 
@@ -286,15 +285,17 @@ def test_the_same_task_enqueued_twice_through_cloud_tasks_counts_once(workspace,
     assert status["dataset"]["version"] == 1
 
 
-def test_internal_endpoints_need_the_internal_key(stack, workspace):
+def test_internal_endpoints_refuse_calls_without_an_id_token(stack, workspace):
     lb = workspace.api.create_push_leaderboard()
     for path in ("/internal/tasks/consolidate", "/internal/jobs/consolidate-due"):
         response = httpx.post(f"{stack.base_url}{path}", json={"leaderboard_id": lb})
         assert response.status_code == 401
-        assert response.json()["error"]["code"] == "invalid_internal_key"
+        assert response.json()["error"]["code"] == "invalid_internal_token"
+        assert "Authorization: Bearer" in response.json()["error"]["message"]
         wrong = httpx.post(
             f"{stack.base_url}{path}",
             json={"leaderboard_id": lb},
-            headers={"X-DrGero-Internal-Key": "guess"},
+            headers={"Authorization": "Bearer guess"},
         )
         assert wrong.status_code == 401
+        assert wrong.json()["error"]["message"] == "the bearer token is not a JWT"

@@ -26,6 +26,7 @@ import grpc
 import httpx
 import pytest
 from google.api_core.exceptions import PreconditionFailed
+from google.auth import jwt as google_jwt
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
@@ -33,11 +34,22 @@ from werkzeug.wrappers import Request, Response
 
 from devstack.dispatcher import build_app, serve
 from devstack.emulators import Emulators, StackConfig
+from devstack.identity import LOCAL_SCHEDULER_ACCOUNT, LOCAL_TASKS_ACCOUNT
 from devstack.pidfile import StackAlreadyRunning, end_stale_processes, write_pidfile
 from devstack.ports import free_port, port_is_free
 from devstack.processes import group_members, process_start_time
-from devstack.scheduler import DEFAULT_JOBS_FILE, Scheduler, load_jobs, next_fire_time
+from devstack.scheduler import (
+    DEFAULT_JOBS_FILE,
+    Scheduler,
+    SchedulerConfigError,
+    load_jobs,
+    next_fire_time,
+)
+from shared.providers.google_identity import IdTokenSource
+from shared.settings import Settings
+from shared.tasks.queue import TaskQueue
 from shared.web.routes import function_for_path, targets
+from simulator.server import Simulator
 
 PROJECT = "drgero-local"
 
@@ -174,7 +186,7 @@ def test_cloud_task_is_posted_to_its_url(
             http_request=tasks_v2.HttpRequest(
                 url=f"{base}/internal/tasks/consolidate",
                 http_method=tasks_v2.HttpMethod.POST,
-                headers={"Content-Type": "application/json", "X-DrGero-Internal-Key": "k"},
+                headers={"Content-Type": "application/json", "Authorization": "Bearer t"},
                 body=json.dumps({"leaderboard_id": "lb1"}).encode(),
             ),
         ),
@@ -184,7 +196,7 @@ def test_cloud_task_is_posted_to_its_url(
     assert json.loads(delivered["body"]) == {"leaderboard_id": "lb1"}
     headers = delivered["headers"]
     assert headers["Content-Type"] == "application/json"
-    assert headers["X-Drgero-Internal-Key"] == "k"
+    assert headers["Authorization"] == "Bearer t"  # what the local ID tokens travel in
     assert headers["X-Cloudtasks-Taskname"] == task_id
     assert (
         headers["X-Cloudtasks-Queuename"] == queue
@@ -342,31 +354,102 @@ def test_next_fire_time_is_the_next_cron_slot_in_utc() -> None:
     assert next_fire_time(job, after) == datetime(2026, 1, 1, 10, 10, tzinfo=UTC)
 
 
-def test_fire_sends_the_internal_key_and_the_job_name(recorder: tuple[Recorder, str]) -> None:
+@pytest.fixture(scope="module")
+def token_stand_in() -> Iterator[Simulator]:
+    with Simulator() as simulator:
+        yield simulator
+
+
+def _scheduler(base: str, simulator: Simulator, jobs_file: Path = DEFAULT_JOBS_FILE) -> Scheduler:
+    tokens = IdTokenSource(url=simulator.env()["DRGERO_DEV_ID_TOKEN_URL"])
+    return Scheduler(base, jobs_file, id_tokens=tokens, service_account=LOCAL_SCHEDULER_ACCOUNT)
+
+
+def _verified(headers: dict[str, str], simulator: Simulator) -> dict[str, Any]:
+    scheme, _, token = headers["Authorization"].partition(" ")
+    assert scheme == "Bearer"
+    return dict(google_jwt.decode(token, certs=simulator.identity.certs()))
+
+
+def test_fire_sends_an_id_token_and_the_job_name(
+    recorder: tuple[Recorder, str], token_stand_in: Simulator
+) -> None:
     app, base = recorder
-    scheduler = Scheduler(base, "secret-key", DEFAULT_JOBS_FILE)
+    scheduler = _scheduler(base, token_stand_in)
     try:
         assert scheduler.fire("consolidate-due").status_code == 200
     finally:
         scheduler.stop()
     [request] = app.requests
     assert request["path"] == "/internal/jobs/consolidate-due"
-    assert request["headers"]["X-Drgero-Internal-Key"] == "secret-key"
     assert request["headers"]["X-Cloudscheduler-Jobname"] == "consolidate-due"
+    assert request["headers"]["User-Agent"] == "Google-Cloud-Scheduler"
+    claims = _verified(request["headers"], token_stand_in)
+    assert (claims["aud"], claims["email"]) == (base, LOCAL_SCHEDULER_ACCOUNT)
+    assert not any(name.lower().startswith("x-drgero") for name in request["headers"])
 
 
-def test_scheduler_thread_fires_due_jobs(tmp_path: Path, recorder: tuple[Recorder, str]) -> None:
+def test_fire_calls_each_function_at_its_own_url(
+    recorder: tuple[Recorder, str], token_stand_in: Simulator
+) -> None:
+    # A base URL naming the function (production: https://drgero-{function}-...run.app): the
+    # job goes to, and its token is for, the jobs function's own URL.
+    app, base = recorder
+    scheduler = _scheduler(base + "/fn-{function}", token_stand_in)
+    try:
+        scheduler.fire("runs-watchdog")
+    finally:
+        scheduler.stop()
+    [request] = app.requests
+    assert request["path"] == "/fn-jobs/internal/jobs/runs-watchdog"
+    assert _verified(request["headers"], token_stand_in)["aud"] == base + "/fn-jobs"
+
+
+def test_a_job_no_internal_function_serves_is_refused(tmp_path: Path) -> None:
+    jobs_file = tmp_path / "jobs.yaml"
+    jobs_file.write_text("jobs:\n  - {name: oops, schedule: '* * * * *', path: /v1/workspace}\n")
+    with pytest.raises(SchedulerConfigError, match="no internal function serves"):
+        load_jobs(jobs_file)
+
+
+def test_scheduler_thread_fires_due_jobs(
+    tmp_path: Path, recorder: tuple[Recorder, str], token_stand_in: Simulator
+) -> None:
     app, base = recorder
     jobs_file = tmp_path / "jobs.yaml"
     # A sixth cron field is seconds (croniter's extension): this job is due every second.
     jobs_file.write_text(
         "jobs:\n  - {name: tick, schedule: '* * * * * *', path: /internal/jobs/tick}\n"
     )
-    scheduler = Scheduler(base, "k", jobs_file).start()
+    scheduler = _scheduler(base, token_stand_in, jobs_file).start()
     try:
         assert len(app.wait_for(2, timeout=10.0)) >= 2
     finally:
         scheduler.stop()
+
+
+def test_the_task_queue_sends_a_local_id_token_for_the_serving_function(
+    emulators: Emulators, recorder: tuple[Recorder, str], token_stand_in: Simulator
+) -> None:
+    app, base = recorder
+    settings = Settings(
+        tasks_queue=emulators.config.queue,
+        internal_base_url=base + "/fn-{function}",
+        dev_id_token_url=token_stand_in.env()["DRGERO_DEV_ID_TOKEN_URL"],
+        tasks_service_account=LOCAL_TASKS_ACCOUNT,
+    )
+    queue = TaskQueue(lambda: tasks_client(emulators), settings)
+    assert queue.enqueue(path="/internal/tasks/consolidate", payload={"leaderboard_id": "lb9"})
+    [delivered] = app.wait_for(1)
+    assert delivered["path"] == "/fn-worker/internal/tasks/consolidate"
+    claims = _verified(delivered["headers"], token_stand_in)
+    assert (claims["aud"], claims["email"], claims["email_verified"]) == (
+        base + "/fn-worker",
+        LOCAL_TASKS_ACCOUNT,
+        True,
+    )
+    assert claims["iss"] == "https://accounts.google.com"
+    assert claims["exp"] - claims["iat"] == 3600
 
 
 # -- pidfile and ports ----------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import uuid
 import httpx
 import pytest
 
+from devstack.identity import LOCAL_SCHEDULER_ACCOUNT
 from shared.clock import utcnow
-from tests.conftest import INTERNAL_KEY
 from tests.runs_support import (
     add_models,
     add_openrouter,
@@ -179,8 +179,12 @@ def test_the_scheduled_job_starts_due_runs(workspace, deps, stack):
     assert record.next_run_at is not None and record.next_run_at > utcnow()
     _two_models(api, lb, 0.9, 0.5)
     deps.leaderboards.update(lb, {"next_run_at": utcnow()})  # as if 03:00 Paris had come
-    fired = httpx.post(f"{stack.base_url}/internal/jobs/scheduled-runs",
-                       headers={"X-DrGero-Internal-Key": INTERNAL_KEY}, timeout=60)  # fmt: skip
+    path = "/internal/jobs/scheduled-runs"
+    fired = httpx.post(
+        stack.base_url + path,
+        headers=stack.internal_headers(path, email=LOCAL_SCHEDULER_ACCOUNT),
+        timeout=60,
+    )
     assert fired.status_code == 200, fired.text
     [run_id] = [r for r in fired.json()["started"] if deps.runs.get(lb, r)]
     run = wait_for_run(api, lb, run_id)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import INTERNAL_KEY
+from devstack.identity import LOCAL_SCHEDULER_ACCOUNT as SCHEDULER
 from tests.runs_support import (
     add_models,
     add_openrouter,
@@ -154,7 +154,7 @@ def test_two_concurrent_run_requests_one_is_refused(ranked):
     wait_for_run(api, lb, again.json()["id"])
 
 
-def test_a_shard_delivered_twice_is_counted_once(ranked, deps):
+def test_a_shard_delivered_twice_is_counted_once(ranked, deps, stack):
     api, lb = ranked
     models = [
         add_openrouter(api, lb, m)
@@ -169,7 +169,7 @@ def test_a_shard_delivered_twice_is_counted_once(ranked, deps):
             again = httpx.post(
                 f"{_base(api)}/internal/tasks/evaluate-shard",
                 json={"leaderboard_id": lb, "run_id": run_id, "model_id": model_id, "shard": shard},
-                headers={"X-DrGero-Internal-Key": INTERNAL_KEY},
+                headers=stack.internal_headers("/internal/tasks/evaluate-shard"),
                 timeout=60,
             )
             assert again.status_code == 200 and again.json()["status"] == "dropped"
@@ -239,7 +239,7 @@ def test_a_stalled_run_is_failed_by_the_watchdog(ranked, deps, stack):
     deps.runs.update(lb, run_id, {"deadline_at": utcnow()})  # as if its shards had stalled
     fired = httpx.post(
         f"{stack.base_url}/internal/jobs/runs-watchdog",
-        headers={"X-DrGero-Internal-Key": INTERNAL_KEY},
+        headers=stack.internal_headers("/internal/jobs/runs-watchdog", email=SCHEDULER),
         timeout=60,
     )
     assert fired.status_code == 200 and run_id in fired.json()["failed"]

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.identity import LOCAL_SCHEDULER_ACCOUNT
 from devstack.scheduler import DEFAULT_JOBS_FILE, Scheduler
+from shared.providers.google_identity import IdTokenSource
 from shared.services.consolidation import consolidate
-from tests.conftest import INTERNAL_KEY
 from tests.runs_support import (
     add_models,
     add_openrouter,
@@ -45,7 +46,10 @@ def fire(stack, body: Any = None, **kw: Any) -> httpx.Response:
     return httpx.post(
         f"{stack.base_url}/internal/jobs/storage-cleanup",
         json=body,
-        headers=kw.pop("headers", {"X-DrGero-Internal-Key": INTERNAL_KEY}),
+        headers=kw.pop(
+            "headers",
+            stack.internal_headers("/internal/jobs/storage-cleanup", email=LOCAL_SCHEDULER_ACCOUNT),
+        ),
         timeout=120,
         **kw,
     )
@@ -242,7 +246,12 @@ def test_the_scheduled_pass_over_the_bucket_removes_a_deleted_leaderboards_objec
         deps.datasets.write_jsonl(f"runs/{gone}/run_1/results/m/00000.jsonl", [{}]).object_name,
     ]
     time.sleep(1.5)
-    scheduler = Scheduler(stack.base_url, INTERNAL_KEY, DEFAULT_JOBS_FILE)
+    scheduler = Scheduler(
+        stack.base_url,
+        DEFAULT_JOBS_FILE,
+        id_tokens=IdTokenSource(url=stack.env["DRGERO_DEV_ID_TOKEN_URL"]),
+        service_account=LOCAL_SCHEDULER_ACCOUNT,
+    )
     try:
         for _ in range(2):  # to the end of the bucket from wherever the walk was, then all of it
             for _ in range(1000):
@@ -257,11 +266,11 @@ def test_the_scheduled_pass_over_the_bucket_removes_a_deleted_leaderboards_objec
     assert deps.datasets.exists(current)
 
 
-def test_the_job_refuses_bad_bodies_and_callers_without_the_key(stack):
+def test_the_job_refuses_bad_bodies_and_callers_without_a_token(stack):
     for body in ({"leaderboard_id": "../etc"}, {"leaderboard_id": 7}, {"prefix": "datasets/"}):
         response = fire(stack, body)
         assert response.status_code == 422, response.text
         assert response.json()["error"]["code"] == "validation_failed"
     refused = fire(stack, headers={})
     assert refused.status_code == 401
-    assert refused.json()["error"]["code"] == "invalid_internal_key"
+    assert refused.json()["error"]["code"] == "invalid_internal_token"

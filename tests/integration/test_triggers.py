@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from tests.conftest import INTERNAL_KEY
+from devstack.identity import LOCAL_SCHEDULER_ACCOUNT
 
 
 def _wait_for_version(api, lb: str, version: int, timeout: float = 30.0) -> dict:
@@ -46,7 +46,9 @@ def test_the_scheduled_job_consolidates_datasets_whose_hours_are_due(workspace, 
 
     fire = httpx.post(
         f"{stack.base_url}/internal/jobs/consolidate-due",
-        headers={"X-DrGero-Internal-Key": INTERNAL_KEY},
+        headers=stack.internal_headers(
+            "/internal/jobs/consolidate-due", email=LOCAL_SCHEDULER_ACCOUNT
+        ),
         timeout=60,
     )
     assert fire.status_code == 200, fire.text
