@@ -18,7 +18,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ from google.api_core import exceptions as gexc
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from shared import logs
 from shared.errors import (
     BadRequest,
     DrGeroError,
@@ -39,6 +40,9 @@ from shared.errors import (
     error_body,
 )
 from shared.settings import get_settings
+from shared.web import trace_context
+from shared.web.health import HEALTH_PATHS, LIVENESS_PATH, READINESS_PATH, liveness, readiness
+from shared.web.trace_context import client_request_id
 
 log = logging.getLogger("drgero.http")
 
@@ -63,12 +67,21 @@ class Router:
         self.name = name
         self._routes: list[_Route] = []
         self._overhead_header = overhead_header
+        # Served by every router, ahead of (and never shadowed by) its own routes.
+        self._health = [
+            _Route("GET", _compile(LIVENESS_PATH)[0], lambda _: liveness(name), 1),
+            _Route("GET", _compile(READINESS_PATH)[0], lambda _: readiness(name), 1),
+        ]
 
     def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
-        """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches a segment)."""
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
-        pattern = re.compile(f"^{regex}/?$")
-        literal = sum(1 for part in template.split("/") if part and not part.startswith("{"))
+        """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches a segment).
+
+        A template that matches ``/healthz`` or ``/readyz`` is refused: every router serves
+        those itself."""
+        pattern, literal = _compile(template)
+        for path in HEALTH_PATHS:
+            if pattern.fullmatch(path):
+                raise ValueError(f"{self.name}: {template} would shadow the health path {path}")
 
         def register(handler: Handler) -> Handler:
             self._routes.append(_Route(method.upper(), pattern, handler, literal))
@@ -77,51 +90,68 @@ class Router:
         return register
 
     def __call__(self, request: flask.Request) -> flask.Response:
-        request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         started = time.perf_counter()
+        context = request_log_context(request)
+        with logs.request_context(context):
+            response = self._answer(request, context.request_id)
+            response.headers["X-Request-Id"] = context.request_id
+            if self._overhead_header:
+                spent = (time.perf_counter() - started) * 1000 - float(
+                    getattr(flask.g, "upstream_ms", 0)
+                )
+                response.headers[self._overhead_header] = f"{max(0.0, spent):.1f}"
+            self._log_access(request, response, time.perf_counter() - started)
+        if response.is_streamed:
+            # A streamed answer is produced after this returns: its lines belong to it too.
+            response.response = _in_request_context(response.response, context)
+        return response
+
+    def _answer(self, request: flask.Request, request_id: str) -> flask.Response:
         try:
-            response = self._dispatch(request)
+            return self._dispatch(request)
         except DrGeroError as exc:
-            response = error_response(exc)
+            return error_response(exc)
         except HTTPException as exc:  # Werkzeug's own (a client gone mid-body, ...)
-            response = http_error_response(exc, request)
+            return http_error_response(exc, request)
         except ValidationError as exc:
-            response = error_response(validation_error(exc))
+            return error_response(validation_error(exc))
         except gexc.GoogleAPICallError:
-            log.exception("storage call failed", extra={"request_id": request_id})
-            response = error_response(
+            log.exception("storage call failed")
+            return error_response(
                 Unavailable(
                     "a storage service is unavailable; retry shortly", request_id=request_id
                 )
             )
         except Exception:
-            log.exception("unhandled error", extra={"request_id": request_id})
-            response = error_response(
+            log.exception("unhandled error")
+            return error_response(
                 DrGeroError("internal error; quote the request id", request_id=request_id)
             )
-        response.headers["X-Request-Id"] = request_id
-        if self._overhead_header:
-            spent = (time.perf_counter() - started) * 1000 - float(
-                getattr(flask.g, "upstream_ms", 0)
-            )
-            response.headers[self._overhead_header] = f"{max(0.0, spent):.1f}"
+
+    def _log_access(self, request: flask.Request, response: flask.Response, seconds: float) -> None:
+        """One line per request, with the ``httpRequest`` Cloud Logging shows it by: the path
+        without its query string (which may carry data), never a header but the User-Agent."""
+        user_agent = request.headers.get("User-Agent", "")
+        http_request = {
+            "requestMethod": request.method,
+            "requestUrl": request.path,
+            "status": response.status_code,
+            "latency": f"{seconds:.6f}s",
+        }
+        if user_agent:
+            http_request["userAgent"] = user_agent[: get_settings().log_user_agent_max_chars]
         log.info(
             "%s %s -> %s",
             request.method,
             request.path,
             response.status_code,
-            extra={
-                "request_id": request_id,
-                "function": self.name,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            },
+            extra={"function": self.name, "httpRequest": http_request},
         )
-        return response
 
     def _dispatch(self, request: flask.Request) -> flask.Response:
         path = request.path
-        matches = [(route, m) for route in self._routes if (m := route.pattern.fullmatch(path))]
+        routes = [*self._health, *self._routes]
+        matches = [(route, m) for route in routes if (m := route.pattern.fullmatch(path))]
         most_literal = max((route.literal_segments for route, _ in matches), default=0)
         allowed = []
         for route, match in matches:
@@ -137,6 +167,52 @@ class Router:
                 allowed=sorted(allowed),
             )
         raise NotFound(f"no endpoint at {request.method} {path}")
+
+
+def _compile(template: str) -> tuple[re.Pattern[str], int]:
+    """A template's pattern, and how many literal segments it has."""
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
+    literal = sum(1 for part in template.split("/") if part and not part.startswith("{"))
+    return re.compile(f"^{regex}/?$"), literal
+
+
+def request_log_context(request: flask.Request) -> logs.RequestContext:
+    """The request's id (the client's ``X-Request-Id`` if plain and short enough, else a new
+    one) and its trace context (``traceparent`` or ``X-Cloud-Trace-Context``), for its logs."""
+    settings = get_settings()
+    request_id = (
+        client_request_id(
+            request.headers.get("X-Request-Id"), max_chars=settings.request_id_max_chars
+        )
+        or uuid.uuid4().hex
+    )
+    trace = trace_context.from_headers(request.headers)
+    if trace is None:
+        return logs.RequestContext(request_id)
+    return logs.RequestContext(
+        request_id,
+        trace=f"projects/{settings.project_id}/traces/{trace.trace_id}",
+        span_id=trace.span_id,
+        trace_sampled=trace.sampled,
+    )
+
+
+def _in_request_context(chunks: Iterable[Any], context: logs.RequestContext) -> Iterator[Any]:
+    """``chunks``, each produced (and the stream closed) inside the request's log context."""
+    iterator = iter(chunks)
+    try:
+        while True:
+            with logs.request_context(context):
+                try:
+                    chunk = next(iterator)
+                except StopIteration:
+                    return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            with logs.request_context(context):
+                close()
 
 
 def to_response(result: Any) -> flask.Response:

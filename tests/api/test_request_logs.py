@@ -30,7 +30,7 @@ TRACE_KEY = "logging.googleapis.com/trace"
 SPAN_KEY = "logging.googleapis.com/spanId"
 SAMPLED_KEY = "logging.googleapis.com/trace_sampled"
 
-FAKE_MAIN = '''
+FAKE_MAIN = """
 import logging
 
 import functions_framework
@@ -67,7 +67,7 @@ def _stream(request):
 @functions_framework.http
 def fake(request):
     return router(request)
-'''
+"""
 
 Lines = Callable[[], list[dict[str, Any]]]
 
