@@ -5,6 +5,10 @@ and methods it does not serve, turns every :class:`~shared.errors.DrGeroError` i
 error, pydantic validation errors into 422 with the failing fields, Google API failures into
 503, and anything unexpected into a 500 with a request id but never a stack trace.
 
+Every router also serves ``GET /healthz`` and ``GET /readyz`` (``shared.web.health``), and
+binds each request's id and trace context to the log lines written while it is served
+(``shared.web.request_log``).
+
 A path matches a route's template whole (a trailing newline is not "the end"). Where a literal
 template and a ``{name}`` template both match a path (``/v1/integrations/validate`` and
 ``/v1/integrations/{provider}``), the literal one owns it: a method it does not serve is 405.
@@ -17,8 +21,7 @@ import logging
 import math
 import re
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -40,9 +43,8 @@ from shared.errors import (
     error_body,
 )
 from shared.settings import get_settings
-from shared.web import trace_context
+from shared.web import request_log
 from shared.web.health import HEALTH_PATHS, LIVENESS_PATH, READINESS_PATH, liveness, readiness
-from shared.web.trace_context import client_request_id
 
 log = logging.getLogger("drgero.http")
 
@@ -91,19 +93,19 @@ class Router:
 
     def __call__(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()
-        context = request_log_context(request)
+        context = request_log.context_of(request)
         with logs.request_context(context):
             response = self._answer(request, context.request_id)
-            response.headers["X-Request-Id"] = context.request_id
+            response.headers[request_log.REQUEST_ID_HEADER] = context.request_id
             if self._overhead_header:
                 spent = (time.perf_counter() - started) * 1000 - float(
                     getattr(flask.g, "upstream_ms", 0)
                 )
                 response.headers[self._overhead_header] = f"{max(0.0, spent):.1f}"
-            self._log_access(request, response, time.perf_counter() - started)
+            request_log.access(request, response, self.name, time.perf_counter() - started)
         if response.is_streamed:
             # A streamed answer is produced after this returns: its lines belong to it too.
-            response.response = _in_request_context(response.response, context)
+            response.response = request_log.in_context(response.response, context)
         return response
 
     def _answer(self, request: flask.Request, request_id: str) -> flask.Response:
@@ -127,26 +129,6 @@ class Router:
             return error_response(
                 DrGeroError("internal error; quote the request id", request_id=request_id)
             )
-
-    def _log_access(self, request: flask.Request, response: flask.Response, seconds: float) -> None:
-        """One line per request, with the ``httpRequest`` Cloud Logging shows it by: the path
-        without its query string (which may carry data), never a header but the User-Agent."""
-        user_agent = request.headers.get("User-Agent", "")
-        http_request = {
-            "requestMethod": request.method,
-            "requestUrl": request.path,
-            "status": response.status_code,
-            "latency": f"{seconds:.6f}s",
-        }
-        if user_agent:
-            http_request["userAgent"] = user_agent[: get_settings().log_user_agent_max_chars]
-        log.info(
-            "%s %s -> %s",
-            request.method,
-            request.path,
-            response.status_code,
-            extra={"function": self.name, "httpRequest": http_request},
-        )
 
     def _dispatch(self, request: flask.Request) -> flask.Response:
         path = request.path
@@ -174,45 +156,6 @@ def _compile(template: str) -> tuple[re.Pattern[str], int]:
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
     literal = sum(1 for part in template.split("/") if part and not part.startswith("{"))
     return re.compile(f"^{regex}/?$"), literal
-
-
-def request_log_context(request: flask.Request) -> logs.RequestContext:
-    """The request's id (the client's ``X-Request-Id`` if plain and short enough, else a new
-    one) and its trace context (``traceparent`` or ``X-Cloud-Trace-Context``), for its logs."""
-    settings = get_settings()
-    request_id = (
-        client_request_id(
-            request.headers.get("X-Request-Id"), max_chars=settings.request_id_max_chars
-        )
-        or uuid.uuid4().hex
-    )
-    trace = trace_context.from_headers(request.headers)
-    if trace is None:
-        return logs.RequestContext(request_id)
-    return logs.RequestContext(
-        request_id,
-        trace=f"projects/{settings.project_id}/traces/{trace.trace_id}",
-        span_id=trace.span_id,
-        trace_sampled=trace.sampled,
-    )
-
-
-def _in_request_context(chunks: Iterable[Any], context: logs.RequestContext) -> Iterator[Any]:
-    """``chunks``, each produced (and the stream closed) inside the request's log context."""
-    iterator = iter(chunks)
-    try:
-        while True:
-            with logs.request_context(context):
-                try:
-                    chunk = next(iterator)
-                except StopIteration:
-                    return
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            with logs.request_context(context):
-                close()
 
 
 def to_response(result: Any) -> flask.Response:

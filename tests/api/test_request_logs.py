@@ -233,3 +233,12 @@ def test_the_request_id_bound_is_a_setting() -> None:
     assert Settings().request_id_max_chars == 128
     with pytest.raises(ValueError, match="request_id_max_chars"):
         Settings(request_id_max_chars=8)
+
+
+def test_a_long_user_agent_is_cut_to_its_setting(
+    stack: Any, status_app: flask.Flask, log_lines: Lines
+) -> None:
+    limit = get_settings().log_user_agent_max_chars
+    status_app.test_client().get(LOCAL + "/healthz", headers={"User-Agent": "u" * (limit * 4)})
+    assert access_line(log_lines())["httpRequest"]["userAgent"] == "u" * limit
+    assert Settings().log_user_agent_max_chars == 512
