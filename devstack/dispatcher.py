@@ -10,9 +10,11 @@ which it is: it re-exports the entry points, whose modules Python imports once).
 of each call, harmless here: it sets ``os.environ["FUNCTION_TARGET"]`` to the last target and
 appends the source's directory to ``sys.path`` again.
 
-Every answer is JSON: a path no function serves is a 404 here, and each app answers JSON for
-what Flask refuses before the function is called (``shared.web.framework``, set up by
-``main.py`` in every app).
+A path that no entry of the table matches (``/healthz``, ``/readyz``, ``/``, an unknown
+``/internal`` path) goes to the default function (``DEFAULT_FUNCTION``, ``api``), as the load
+balancer's URL map sends it to its default service: api's router answers it (health, or a JSON
+404). Every answer is JSON: each app answers JSON for what Flask refuses before the function is
+called (``shared.web.framework``, set up by ``main.py`` in every app).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import functions_framework
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from shared.errors import NotFound, error_body
-from shared.web.routes import function_for_path, targets
+from shared.web.routes import DEFAULT_FUNCTION, function_for_path, targets
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -44,10 +46,8 @@ class Dispatcher:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
-        if path == "/healthz":
-            return _json(start_response, "200 OK", {"ok": True})
-        target = function_for_path(path)
-        if target is None or target not in self.apps:
+        target = function_for_path(path) or DEFAULT_FUNCTION
+        if target not in self.apps:  # only when built without every function
             method = environ.get("REQUEST_METHOD", "GET")
             body = error_body(NotFound(f"no endpoint at {method} {path}"))
             return _json(start_response, "404 Not Found", body)

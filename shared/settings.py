@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     # Request bodies: the deepest nesting of arrays and objects a JSON body may have (a deeper
     # one is 400 json_too_deep before any handler or model sees it).
     request_max_json_depth: Annotated[int, Field(ge=1, le=500)] = 64
+    # The longest X-Request-Id a client may send that is echoed and logged as the request's id
+    # (letters, digits, ``._:+/=-``); a longer or other value is replaced by a generated id.
+    request_id_max_chars: int = Field(default=128, ge=16, le=1024)
+    # The access log line's httpRequest.userAgent keeps at most this many characters of the
+    # client's User-Agent (the rest is cut: a header is no reason to write kilobytes per line).
+    log_user_agent_max_chars: int = Field(default=512, ge=16, le=8192)
+    # GET /readyz: how long its one Firestore read may take before the function answers 503
+    # not_ready (uptime checks want an answer, not a hung connection).
+    readyz_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     # Push limits. Production Firestore caps a request at 10 MiB and a document at 1 MiB.
     push_max_body_bytes: int = 5 * 1024 * 1024

@@ -5,6 +5,10 @@ and methods it does not serve, turns every :class:`~shared.errors.DrGeroError` i
 error, pydantic validation errors into 422 with the failing fields, Google API failures into
 503, and anything unexpected into a 500 with a request id but never a stack trace.
 
+Every router also serves ``GET /healthz`` and ``GET /readyz`` (``shared.web.health``), and
+binds each request's id and trace context to the log lines written while it is served
+(``shared.web.request_log``).
+
 A path matches a route's template whole (a trailing newline is not "the end"). Where a literal
 template and a ``{name}`` template both match a path (``/v1/integrations/validate`` and
 ``/v1/integrations/{provider}``), the literal one owns it: a method it does not serve is 405.
@@ -17,7 +21,6 @@ import logging
 import math
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,6 +30,7 @@ from google.api_core import exceptions as gexc
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from shared import logs
 from shared.errors import (
     BadRequest,
     DrGeroError,
@@ -39,6 +43,8 @@ from shared.errors import (
     error_body,
 )
 from shared.settings import get_settings
+from shared.web import request_log
+from shared.web.health import HEALTH_PATHS, LIVENESS_PATH, READINESS_PATH, liveness, readiness
 
 log = logging.getLogger("drgero.http")
 
@@ -66,6 +72,11 @@ class Router:
         self.name = name
         self._routes: list[_Route] = []
         self._overhead_header = overhead_header
+        # Served by every router, ahead of (and never shadowed by) its own routes.
+        self._health = [
+            _Route("GET", _compile(LIVENESS_PATH)[0], lambda _: liveness(name), 1),
+            _Route("GET", _compile(READINESS_PATH)[0], lambda _: readiness(name), 1),
+        ]
         ROUTERS[name] = self
 
     def routes(self) -> list[tuple[str, str]]:
@@ -73,10 +84,14 @@ class Router:
         return [(route.method, route.template) for route in self._routes]
 
     def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
-        """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches a segment)."""
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
-        pattern = re.compile(f"^{regex}/?$")
-        literal = sum(1 for part in template.split("/") if part and not part.startswith("{"))
+        """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches a segment).
+
+        A template that matches ``/healthz`` or ``/readyz`` is refused: every router serves
+        those itself."""
+        pattern, literal = _compile(template)
+        for path in HEALTH_PATHS:
+            if pattern.fullmatch(path):
+                raise ValueError(f"{self.name}: {template} would shadow the health path {path}")
 
         def register(handler: Handler) -> Handler:
             self._routes.append(_Route(method.upper(), pattern, handler, literal, template))
@@ -85,51 +100,48 @@ class Router:
         return register
 
     def __call__(self, request: flask.Request) -> flask.Response:
-        request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         started = time.perf_counter()
+        context = request_log.context_of(request)
+        with logs.request_context(context):
+            response = self._answer(request, context.request_id)
+            response.headers[request_log.REQUEST_ID_HEADER] = context.request_id
+            if self._overhead_header:
+                spent = (time.perf_counter() - started) * 1000 - float(
+                    getattr(flask.g, "upstream_ms", 0)
+                )
+                response.headers[self._overhead_header] = f"{max(0.0, spent):.1f}"
+            request_log.access(request, response, self.name, time.perf_counter() - started)
+        if response.is_streamed:
+            # A streamed answer is produced after this returns: its lines belong to it too.
+            response.response = request_log.in_context(response.response, context)
+        return response
+
+    def _answer(self, request: flask.Request, request_id: str) -> flask.Response:
         try:
-            response = self._dispatch(request)
+            return self._dispatch(request)
         except DrGeroError as exc:
-            response = error_response(exc)
+            return error_response(exc)
         except HTTPException as exc:  # Werkzeug's own (a client gone mid-body, ...)
-            response = http_error_response(exc, request)
+            return http_error_response(exc, request)
         except ValidationError as exc:
-            response = error_response(validation_error(exc))
+            return error_response(validation_error(exc))
         except gexc.GoogleAPICallError:
-            log.exception("storage call failed", extra={"request_id": request_id})
-            response = error_response(
+            log.exception("storage call failed")
+            return error_response(
                 Unavailable(
                     "a storage service is unavailable; retry shortly", request_id=request_id
                 )
             )
         except Exception:
-            log.exception("unhandled error", extra={"request_id": request_id})
-            response = error_response(
+            log.exception("unhandled error")
+            return error_response(
                 DrGeroError("internal error; quote the request id", request_id=request_id)
             )
-        response.headers["X-Request-Id"] = request_id
-        if self._overhead_header:
-            spent = (time.perf_counter() - started) * 1000 - float(
-                getattr(flask.g, "upstream_ms", 0)
-            )
-            response.headers[self._overhead_header] = f"{max(0.0, spent):.1f}"
-        log.info(
-            "%s %s -> %s",
-            request.method,
-            request.path,
-            response.status_code,
-            extra={
-                "request_id": request_id,
-                "function": self.name,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
-        return response
 
     def _dispatch(self, request: flask.Request) -> flask.Response:
         path = request.path
-        matches = [(route, m) for route in self._routes if (m := route.pattern.fullmatch(path))]
+        routes = [*self._health, *self._routes]
+        matches = [(route, m) for route in routes if (m := route.pattern.fullmatch(path))]
         most_literal = max((route.literal_segments for route, _ in matches), default=0)
         allowed = []
         for route, match in matches:
@@ -145,6 +157,13 @@ class Router:
                 allowed=sorted(allowed),
             )
         raise NotFound(f"no endpoint at {request.method} {path}")
+
+
+def _compile(template: str) -> tuple[re.Pattern[str], int]:
+    """A template's pattern, and how many literal segments it has."""
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
+    literal = sum(1 for part in template.split("/") if part and not part.startswith("{"))
+    return re.compile(f"^{regex}/?$"), literal
 
 
 def to_response(result: Any) -> flask.Response:

@@ -59,6 +59,7 @@ from shared.services.workspace_models import WorkspaceModelUpdate
 from shared.settings import Settings
 from shared.storage.push_store import TOTAL_FIELDS
 from shared.storage.traces import TRACE_KINDS
+from shared.web.health import HEALTH_PATHS
 from shared.web.routes import function_for_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,14 +90,16 @@ def template_pattern(template: str) -> str:
 
 
 def served_routes() -> set[tuple[str, str, str]]:
-    """(function, method, pattern) of every route registered on the functions' routers.
+    """(function, method, pattern) of every route the functions' routers serve: their own
+    and the health routes every router serves.
 
-    Reads ``Router._routes``: the router has no public accessor for its routes yet.
+    Reads ``Router._routes`` and ``Router._health``: the router has no public accessor for its
+    routes yet.
     """
     served = set()
     for name in FUNCTION_MODULES:
         router = importlib.import_module(f"functions.{name}").router
-        for route in router._routes:
+        for route in [*router._health, *router._routes]:
             served.add((name, route.method, route.pattern.pattern))
     return served
 
@@ -148,7 +151,7 @@ def test_every_operation_is_described() -> None:
             assert used == {"internalIdToken"}, where
             for status in ("401", "403", "503"):
                 assert status in op["responses"], where
-        elif path == "/v1/openapi.json":
+        elif path in ("/v1/openapi.json", *HEALTH_PATHS):
             assert op["security"] == [], where
         else:
             assert used == {"bearerAuth", "apiKeyHeader", "drGeroApiKeyHeader"}, where
@@ -182,11 +185,21 @@ def test_documented_operations_are_exactly_the_served_routes() -> None:
 
 
 def test_url_map_sends_each_route_to_its_function() -> None:
+    """Health paths, which every function serves, match no rule: they go to the default."""
     doc = load_doc()
     by_pattern = {template_pattern(path): path for path in doc["paths"]}
     for function, method, pattern in served_routes():
         path = sample_path(by_pattern[pattern])
+        if path in HEALTH_PATHS:
+            assert function_for_path(path) is None, path
+            continue
         assert function_for_path(path) == function, f"{method} {path}"
+    health = {
+        (function, path)
+        for function, _, pattern in served_routes()
+        if (path := by_pattern[pattern]) in HEALTH_PATHS
+    }
+    assert health == {(function, path) for function in FUNCTION_MODULES for path in HEALTH_PATHS}
 
 
 # -- the code's models, enums and limits -------------------------------------------------------

@@ -32,7 +32,7 @@ from google.cloud import firestore, tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 from werkzeug.wrappers import Request, Response
 
-from devstack.dispatcher import build_app, serve
+from devstack.dispatcher import Dispatcher, build_app, serve
 from devstack.emulators import Emulators, StackConfig
 from devstack.identity import LOCAL_SCHEDULER_ACCOUNT, LOCAL_TASKS_ACCOUNT
 from devstack.pidfile import StackAlreadyRunning, end_stale_processes, write_pidfile
@@ -48,7 +48,7 @@ from devstack.scheduler import (
 from shared.providers.google_identity import IdTokenSource
 from shared.settings import Settings
 from shared.tasks.queue import TaskQueue
-from shared.web.routes import function_for_path, targets
+from shared.web.routes import DEFAULT_FUNCTION, function_for_path, targets
 from simulator.server import Simulator
 
 PROJECT = "drgero-local"
@@ -325,17 +325,29 @@ def test_dispatcher_hands_each_path_to_its_function(dispatcher_url: str, path: s
     assert response.json() == {"function": function_for_path(path), "path": path}
 
 
-def test_dispatcher_answers_unknown_paths_with_a_json_404(dispatcher_url: str) -> None:
-    response = httpx.get(dispatcher_url + "/nowhere")
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/readyz", "/", "/nowhere", "/internal/nothing/here", "/v2/x"]
+)
+def test_dispatcher_sends_what_no_route_matches_to_the_default_function(
+    dispatcher_url: str, path: str
+) -> None:
+    """As the load balancer's URL map sends it to its default service; the real api answers
+    health there, and a JSON 404 for the rest (tests/api/test_health.py)."""
+    response = httpx.get(dispatcher_url + path)
+    assert response.status_code == 200
+    assert response.json() == {"function": DEFAULT_FUNCTION, "path": path}
+
+
+def test_dispatcher_without_the_default_function_answers_a_json_404() -> None:
+    server, _ = serve(Dispatcher({}), port=0)
+    try:
+        response = httpx.get(f"http://127.0.0.1:{server.server_port}/nowhere")
+    finally:
+        server.shutdown()
     assert response.status_code == 404
     assert response.json() == {
         "error": {"code": "not_found", "message": "no endpoint at GET /nowhere"}
     }
-
-
-def test_dispatcher_health(dispatcher_url: str) -> None:
-    response = httpx.get(dispatcher_url + "/healthz")
-    assert (response.status_code, response.json()) == (200, {"ok": True})
 
 
 # -- scheduler ------------------------------------------------------------------------------------

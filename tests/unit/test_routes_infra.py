@@ -22,12 +22,12 @@ INFRA = Path(__file__).resolve().parents[2] / "infra"
 def test_every_function_of_the_table_is_deployed_and_has_a_router():
     functions = yaml.safe_load((INFRA / "functions.yaml").read_text())["functions"]
     assert sorted(f["name"] for f in functions) == sorted(targets())
-    assert sorted(ROUTERS) == sorted(targets())
+    assert set(targets()) <= set(ROUTERS)  # (tests may build routers of their own)
 
 
 def test_every_route_a_function_serves_is_routed_to_it():
-    for function, router in ROUTERS.items():
-        for method, template in router.routes():
+    for function in targets():
+        for method, template in ROUTERS[function].routes():
             path = template.replace("{", "x-").replace("}", "")
             assert function_for_path(path) == function, f"{method} {template}"
 
