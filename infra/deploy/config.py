@@ -17,7 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.web.routes import private_functions, public_functions, targets
+from shared.settings import Settings
+from shared.web.routes import FUNCTION_ROUTES, private_functions, public_functions, targets
 
 INFRA = Path(__file__).resolve().parent.parent
 REPO = INFRA.parent
@@ -243,6 +244,21 @@ class Config:
             for function in secret.mounted_by:
                 if function not in names:
                     raise ConfigError(f"secret {secret.name}: mounted_by unknown {function!r}")
+        # A task must not be retried while its first attempt still runs: the function that
+        # serves tasks gives up before Cloud Tasks does.
+        deadline = Settings.model_fields["tasks_dispatch_deadline_seconds"].default
+        served_by_tasks = {
+            route.function
+            for route in FUNCTION_ROUTES
+            if route.template.startswith("/internal/tasks/")
+        }
+        for spec in self.functions:
+            if spec.name in served_by_tasks and spec.timeout_seconds >= deadline:
+                raise ConfigError(
+                    f"function {spec.name}: timeout {spec.timeout} must be under the dispatch"
+                    f" deadline of its tasks ({deadline:g} s,"
+                    " DRGERO_TASKS_DISPATCH_DEADLINE_SECONDS)"
+                )
 
     def invokers_of(self, function: str) -> list[str]:
         """The service accounts whose ID tokens ``function`` accepts on /internal paths."""

@@ -81,3 +81,20 @@ def test_the_map_is_within_the_load_balancer_limits():
     assert any("5 wildcard" in p for p in problems)
     assert any("priorities repeat" in p for p in problems)
     assert any("/internal" in p for p in problems)
+
+
+def test_a_worker_timeout_past_the_tasks_dispatch_deadline_is_refused(tmp_path):
+    import shutil
+
+    import pytest
+
+    from infra.deploy.config import INFRA, ConfigError
+
+    for name in ("deploy.yaml", "functions.yaml", "firestore.indexes.json"):
+        shutil.copy(INFRA / name, tmp_path / name)
+    functions = (
+        (tmp_path / "functions.yaml").read_text().replace("timeout: 1740s", "timeout: 1800s")
+    )
+    (tmp_path / "functions.yaml").write_text(functions)
+    with pytest.raises(ConfigError, match="dispatch deadline"):
+        load(Target("acme-prod-123", "europe-west1", "api.example.com"), infra=tmp_path)
