@@ -12,12 +12,17 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 # A gcloud call that has not answered in this long is stuck (a deploy of one function takes
 # a few minutes; Cloud Build times the whole build out anyway).
 COMMAND_TIMEOUT_SECONDS = 1200
+# IAM is eventually consistent: a service account created a second ago may not be bindable
+# yet, and two policy edits at once are refused. Such a change is retried with backoff.
+RETRIED_ERRORS = ("does not exist", "concurrent policy changes", "aborted", "try again")
+RETRY_DELAYS_SECONDS = (2.0, 4.0, 8.0, 16.0, 30.0)
 
 
 class GcloudFailed(RuntimeError):
@@ -63,19 +68,36 @@ def full_args(project: str, args: tuple[str, ...], *, read: bool) -> list[str]:
 class SubprocessGcloud:
     """The real gcloud, authenticated as whoever runs the deploy."""
 
-    def __init__(self, project: str, *, executable: str | None = None) -> None:
+    def __init__(
+        self,
+        project: str,
+        *,
+        executable: str | None = None,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS_SECONDS,
+    ) -> None:
         self.project = project
         found = executable or shutil.which("gcloud")
         if not found:
             raise RuntimeError("gcloud is not installed (https://cloud.google.com/sdk)")
         self._gcloud = found
+        self._retry_delays = retry_delays
 
     def read(self, *args: str) -> Any:
         output = self._call(full_args(self.project, args, read=True), None)
         return json.loads(output) if output.strip() else None
 
     def run(self, *args: str, stdin: bytes | None = None) -> str:
-        return self._call(full_args(self.project, args, read=False), stdin)
+        argv = full_args(self.project, args, read=False)
+        retried = any(arg.endswith("-iam-policy-binding") for arg in args[:4])
+        for delay in (*self._retry_delays, None) if retried else (None,):
+            try:
+                return self._call(argv, stdin)
+            except GcloudFailed as exc:
+                transient = any(marker in exc.stderr.lower() for marker in RETRIED_ERRORS)
+                if delay is None or not transient:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _call(self, argv: list[str], stdin: bytes | None) -> str:
         env = {**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
