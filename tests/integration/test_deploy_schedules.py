@@ -237,7 +237,8 @@ def test_a_job_dropped_from_the_file_is_deleted_and_foreign_jobs_are_left_alone(
         ("DeleteJob", f"{PARENT}/jobs/drgero-runs-watchdog")
     ]
     remaining = sorted(job.name.rsplit("/", 1)[-1] for job in client.list_jobs(parent=PARENT))
-    assert remaining == ["backup-nightly", "drgero-consolidate-due", "drgero-scheduled-runs"]
+    kept = [f"drgero-{job.name}" for job in load_jobs() if job.name != "runs-watchdog"]
+    assert remaining == sorted(["backup-nightly", *kept])
 
 
 def test_the_plan_reads_only(
@@ -255,11 +256,18 @@ def test_the_plan_reads_only(
         document["jobs"] = [j for j in document["jobs"] if j["name"] != "runs-watchdog"]
 
     planned = reconcile_jobs(client, PARENT, declared(edited(tmp_path, edit)), apply=False)
-    assert sorted((c.verb, c.resource) for c in planned) == [
-        ("delete", "scheduler job drgero-runs-watchdog"),
-        ("keep", "scheduler job drgero-consolidate-due"),
-        ("update", "scheduler job drgero-scheduled-runs"),
-    ]
+    untouched = {"runs-watchdog", "scheduled-runs"}
+    assert sorted((c.verb, c.resource) for c in planned) == sorted(
+        [
+            ("delete", "scheduler job drgero-runs-watchdog"),
+            ("update", "scheduler job drgero-scheduled-runs"),
+            *(
+                ("keep", f"scheduler job drgero-{j.name}")
+                for j in load_jobs()
+                if j.name not in untouched
+            ),
+        ]
+    )
     assert api.mutation_count == 0
 
 
