@@ -66,12 +66,12 @@ def test_scope_values_and_the_api_scopes_are_pinned():
         "workspace:admin",
         "dataset:push",
     ]
-    assert tokens.API_SCOPES == {
+    assert {
         "leaderboards:read",
         "leaderboards:write",
         "inference",
         "workspace:admin",
-    }
+    } == tokens.API_SCOPES
 
 
 def test_token_prefixes_and_length_are_pinned():
