@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.domain.dataset import DatasetMerge, merge, newest_first
-from shared.domain.jsonl import JsonlError, dumps_line, iter_lines
+from shared.domain.jsonl import JsonlError, dumps_line, iter_lines, json_type_name
 from shared.domain.rows import Row
 
 
@@ -298,3 +298,21 @@ def test_iter_lines_errors_name_the_line(lines: list[bytes], number: int, words:
         list(iter_lines(lines))
     assert caught.value.line == number
     assert f"line {number}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        (None, "null"),
+        (True, "boolean"),
+        (False, "boolean"),
+        (0, "number"),
+        (2.5, "number"),
+        ("", "string"),
+        ([], "array"),
+        ({}, "object"),
+        (b"x", "bytes"),  # not a parsed JSON value: its Python type, never "null"
+    ],
+)
+def test_json_type_name_is_the_json_name_of_a_parsed_value(value: object, name: str) -> None:
+    assert json_type_name(value) == name

@@ -36,6 +36,7 @@ def reject(raw: Any, *, max_row_bytes: int = LIMIT) -> RowRejection:
     assert accepted == []
     [rejection] = rejected
     assert rejection.index == 0
+    assert isinstance(rejection.message, str) and rejection.message  # every rejection says why
     return rejection
 
 
