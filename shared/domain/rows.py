@@ -231,7 +231,11 @@ def _size_in_bytes(raw: dict[str, Any]) -> int:
     try:
         return len(canonical_bytes(raw))
     except (ValueError, TypeError, RecursionError):
-        bad = next((name for name, value in raw.items() if not _is_storable(value)), None)
+        # A field is named only when its name can be written: the name goes into the rejection,
+        # which is sent back and stored. An unstorable name itself makes the row "the row".
+        bad = next(
+            (n for n, value in raw.items() if _is_storable(n) and not _is_storable(value)), None
+        )
         where = f"field {bad!r}" if bad is not None else "the row"
         raise _Rejected(
             "invalid_field",

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.domain.dataset import DatasetMerge, merge, newest_first
-from shared.domain.jsonl import JsonlError, dumps_line, iter_lines
+from shared.domain.jsonl import JsonlError, dumps_line, iter_lines, json_type_name
 from shared.domain.rows import Row
 
 
@@ -164,6 +164,36 @@ def test_previous_rows_are_not_retained() -> None:
     assert all(isinstance(x, str) for x in merger._previous_ids)
 
 
+def test_pending_row_is_the_kept_newest_pending_row_of_an_id() -> None:
+    # Consolidation asks it for each previous row, to tell a changed row from a re-push.
+    merger = DatasetMerge(cap=2)
+    for r in [row("a", "new"), row("b"), row("a", "old"), row("c")]:
+        merger.offer_pending(r)
+    assert merger.pending_row("a") == row("a", "new")
+    assert merger.pending_row("b") == row("b")
+    assert merger.pending_row("c") is None  # offered after the cap was reached: not kept
+    assert merger.pending_row("v") is None
+    assert merger.offer_previous(row("a", "previous")) is None
+    assert merger.pending_row("a") == row("a", "new")
+
+
+def test_pending_row_never_answers_for_a_previous_row() -> None:
+    merger = DatasetMerge(cap=None)
+    merger.offer_pending(row("p"))
+    assert merger.offer_previous(row("v")) == row("v")
+    assert merger.pending_row("v") is None
+    assert merger.pending_row("p") == row("p")
+
+
+def test_a_cap_of_one_keeps_exactly_one_row() -> None:
+    assert ids(merge([row("a"), row("b")], [row("v")], cap=1)) == ["a"]
+    assert ids(merge([], [row("v1"), row("v2")], cap=1)) == ["v1"]
+    merger = DatasetMerge(cap=1)
+    assert not merger.full
+    merger.offer_pending(row("a"))
+    assert merger.full
+
+
 # --- ordering contract: batches and indices --------------------------------------------------
 
 
@@ -268,3 +298,21 @@ def test_iter_lines_errors_name_the_line(lines: list[bytes], number: int, words:
         list(iter_lines(lines))
     assert caught.value.line == number
     assert f"line {number}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        (None, "null"),
+        (True, "boolean"),
+        (False, "boolean"),
+        (0, "number"),
+        (2.5, "number"),
+        ("", "string"),
+        ([], "array"),
+        ({}, "object"),
+        (b"x", "bytes"),  # not a parsed JSON value: its Python type, never "null"
+    ],
+)
+def test_json_type_name_is_the_json_name_of_a_parsed_value(value: object, name: str) -> None:
+    assert json_type_name(value) == name

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.domain.jsonl import canonical_json
+from shared.domain.jsonl import canonical_bytes, canonical_json
 from shared.domain.rows import (
     BodyShapeError,
     Row,
@@ -36,6 +36,7 @@ def reject(raw: Any, *, max_row_bytes: int = LIMIT) -> RowRejection:
     assert accepted == []
     [rejection] = rejected
     assert rejection.index == 0
+    assert isinstance(rejection.message, str) and rejection.message  # every rejection says why
     return rejection
 
 
@@ -512,6 +513,37 @@ def test_unpaired_surrogate_is_rejected() -> None:
     assert rejection.field == "input"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"input": "q", "bad \\ud800 key": 1}',
+        '{"input": "q", "\\udfff": "\\ud800"}',
+        '{"\\ud800": [1], "input": "q", "tags": "t"}',
+    ],
+)
+def test_an_unpaired_surrogate_in_a_key_is_rejected_and_the_rejection_can_be_sent(
+    raw: str,
+) -> None:
+    # The key itself cannot be written as JSON, so the rejection must not name it: its field
+    # and message go into the push answer, the trace and the idempotent replay.
+    rejection = reject(json.loads(raw))
+    assert rejection.code == "invalid_field"
+    assert rejection.field is None
+    canonical_bytes({"field": rejection.field, "message": rejection.message})
+
+
+def test_a_bad_value_is_named_even_when_a_key_is_also_bad() -> None:
+    rejection = reject({"input": "q", "\ud800": 1, "latency_ms": float("nan")})
+    assert rejection.code == "invalid_field"
+    assert rejection.field == "latency_ms"
+
+
+def test_a_bad_value_deep_inside_a_field_names_that_field() -> None:
+    rejection = reject({"input": "q", "metadata": {"a": [1, {"\ud800": 2}]}})
+    assert rejection.code == "invalid_field"
+    assert rejection.field == "metadata"
+
+
 def test_indices_are_kept_for_accepted_and_rejected_rows() -> None:
     raws: list[Any] = [{"input": "a"}, "x", {"output": "no input"}, {"prompt": "b"}, {"id": [1]}]
     accepted, rejected = normalise_rows(raws, max_row_bytes=LIMIT)
@@ -673,6 +705,16 @@ def test_invalid_messages(messages: Any, words: str) -> None:
     assert words in rejection.message
     with pytest.raises(ValueError, match="messages"):
         render_messages(messages)
+
+
+@pytest.mark.parametrize("kind", [5, True, ["text"], {"t": 1}, "", None])
+def test_a_content_part_type_must_be_a_non_empty_string(kind: Any) -> None:
+    # Not rendered as "[5]": a part we cannot name is an invalid message, not text.
+    messages = [{"role": "user", "content": [{"type": kind, "text": "x"}]}]
+    rejection = reject({"messages": messages})
+    assert rejection.code == "invalid_messages"
+    assert rejection.field == "messages"
+    assert reject({"input": "q", "messages": messages}).code == "invalid_messages"
 
 
 def test_invalid_messages_reject_the_row_even_with_an_input() -> None:

@@ -1,5 +1,6 @@
 """Token generation, hashing, scopes; PUSH dataset configuration rules."""
 
+import string
 from datetime import UTC, datetime
 
 import pytest
@@ -19,17 +20,95 @@ def test_tokens_are_long_random_and_only_their_hash_is_kept():
 
 
 def test_admin_implies_every_api_scope_and_write_implies_read():
-    assert tokens.effective_scopes(["workspace:admin"]) >= {
+    assert tokens.effective_scopes(["workspace:admin"]) == {
         "leaderboards:read",
         "leaderboards:write",
         "inference",
+        "workspace:admin",
     }
     assert tokens.effective_scopes(["leaderboards:write"]) == {
         "leaderboards:write",
         "leaderboards:read",
     }
     assert tokens.effective_scopes(["inference"]) == {"inference"}
+    assert tokens.effective_scopes(["leaderboards:read"]) == {"leaderboards:read"}
     assert "dataset:push" not in tokens.effective_scopes(["workspace:admin"])
+
+
+@pytest.mark.parametrize(
+    "scopes",
+    [
+        ["leaderboards:write", "inference"],
+        ["inference", "leaderboards:write"],
+        frozenset({"inference", "leaderboards:write"}),
+    ],
+)
+def test_several_scopes_grant_the_union_of_their_rights(scopes):
+    assert tokens.effective_scopes(scopes) == {
+        "leaderboards:write",
+        "leaderboards:read",
+        "inference",
+    }
+
+
+def test_a_scope_without_implications_grants_only_itself():
+    assert tokens.effective_scopes(["dataset:push"]) == {"dataset:push"}
+    assert tokens.effective_scopes(["dataset:push", "inference"]) == {"dataset:push", "inference"}
+    assert tokens.effective_scopes([]) == frozenset()
+
+
+def test_scope_values_and_the_api_scopes_are_pinned():
+    # Stored on every token document and named in the API: renaming one locks tokens out.
+    assert [scope.value for scope in tokens.Scope] == [
+        "leaderboards:read",
+        "leaderboards:write",
+        "inference",
+        "workspace:admin",
+        "dataset:push",
+    ]
+    assert {
+        "leaderboards:read",
+        "leaderboards:write",
+        "inference",
+        "workspace:admin",
+    } == tokens.API_SCOPES
+
+
+def test_token_prefixes_and_length_are_pinned():
+    # Clients and secret scanners recognise tokens by these prefixes.
+    assert (tokens.API_TOKEN_PREFIX, tokens.DATASET_TOKEN_PREFIX) == ("drgero_", "hpd_")
+    for prefix in (tokens.API_TOKEN_PREFIX, tokens.DATASET_TOKEN_PREFIX):
+        token = tokens.generate(prefix)
+        assert token.startswith(prefix)
+        secret = token.removeprefix(prefix)
+        assert len(secret) == 43  # 32 random bytes, url-safe base64 without padding
+        assert set(secret) <= set(string.ascii_letters + string.digits + "-_")
+
+
+def test_digest_is_the_sha256_hex_of_the_utf8_token():
+    # Stored hashes must keep matching: pinned values, not just "equal to itself".
+    assert tokens.digest("drgero_abc") == (
+        "b9c00cc594003b2a0a1b57a915b226a8041786fdd37c953a6515ccd879b6c389"
+    )
+    assert tokens.digest("hpd_é") == (
+        "a15aa4be2bfc2b16af914a3e0831b9d4e333c4ecf7e34d2d9092afbf20164d60"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "looks"),
+    [
+        ("drgero_abc", True),
+        ("hpd_abc", True),
+        ("drgero", False),
+        ("hpd", False),
+        ("Bearer drgero_abc", False),
+        ("sk-abc", False),
+        ("", False),
+    ],
+)
+def test_looks_like_token_knows_both_prefixes(value, looks):
+    assert tokens.looks_like_token(value) is looks
 
 
 def test_push_config_defaults_follow_the_brief():
