@@ -659,6 +659,10 @@ def test_dataset_token_push_to_impossible_leaderboard_id_is_403(api, lb):
         b'[{"input": "a"}, {"input": "b", "latency_ms": NaN}]',
         b'[{"input": "a"}, {"input": "b", "cost_usd": Infinity}]',
         b'[{"input": "a"}, {"input": "\\ud800"}]',
+        # A key JSON cannot carry: the rejection must not name it (the answer could not be
+        # sent: it was a 500).
+        b'[{"input": "a"}, {"input": "b", "metadata": {"\\ud800": 1}}]',
+        b'[{"input": "a"}, {"input": "b", "\\udfff": "\\ud800"}]',
     ],
 )
 def test_values_json_cannot_store_are_rejected_per_row(api, lb, raw):
