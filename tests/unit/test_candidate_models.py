@@ -35,3 +35,38 @@ def test_other_endpoints_are_refused(model, url):
     platform = "custom" if model is CustomModelIn else "huggingface"
     with pytest.raises(ValidationError):
         model.model_validate({"platform": platform, "endpoint": url})
+
+
+# Rules mutmut does not reach (it skips decorated functions such as pydantic validators).
+
+
+def custom(**fields):
+    return CustomModelIn.model_validate(
+        {"platform": "custom", "endpoint": "https://api.example.com/v1", **fields}
+    )
+
+
+def test_auth_with_a_method_needs_its_token_and_a_header_needs_its_name():
+    assert custom().auth.method == "none"
+    assert custom(auth={"method": "bearer", "token": "s3cret"}).auth.token.get_secret_value() == (
+        "s3cret"
+    )
+    header = custom(auth={"method": "header", "token": "s3cret", "header_name": "X-Api-Key"})
+    assert header.auth.header_name == "X-Api-Key"
+    for auth in (
+        {"method": "bearer"},
+        {"method": "bearer", "token": ""},
+        {"method": "header", "token": "s3cret"},
+        {"method": "header", "header_name": "X-Api-Key"},
+    ):
+        with pytest.raises(ValidationError):
+            custom(auth=auth)
+
+
+def test_a_json_response_needs_the_answer_s_field():
+    assert custom(response={"format": "json", "field": "output.text"}).response.field == (
+        "output.text"
+    )
+    assert custom(response={"format": "text"}).response.field is None
+    with pytest.raises(ValidationError):
+        custom(response={"format": "json"})
