@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from shared.domain.cleanup import (
     BoardState,
     CurrentVersion,
+    Needs,
+    ObjectPath,
     Policy,
     RunState,
     StoredObject,
@@ -135,3 +137,39 @@ def test_the_grace_cannot_be_shorter_than_what_may_still_read_an_object():
     with pytest.raises(ValidationError):
         Settings(cleanup_grace_seconds=60)  # under the one-hour floor
     assert Settings().cleanup_grace_seconds == 24 * 3600
+
+
+def test_a_run_object_of_no_known_part_still_belongs_to_its_leaderboard():
+    assert parse("runs/lb1/loose.json") == ObjectPath("lb1")
+    assert parse("runs/lb1/r1/results") == ObjectPath("lb1")  # no object under the part
+
+
+def test_needs_asks_for_every_leaderboard_and_only_the_runs_of_rows():
+    page = [
+        StoredObject("elsewhere/x.jsonl", 1, OLD),  # not ours: skipped, the rest still read
+        version(1),
+        StoredObject("datasets/lb2/notes.txt", 1, OLD),
+        StoredObject("runs/lb3/r1/results/m/00000.jsonl", 1, OLD),
+        StoredObject("runs/lb3/r2/rows/m/00000/00001.jsonl", 1, OLD),
+    ]
+    assert needs(page) == Needs(frozenset({"lb1", "lb2", "lb3"}), frozenset({("lb3", "r2")}))
+
+
+def test_an_object_exactly_the_grace_period_old_may_go():
+    at_grace = NOW - GRACE
+    assert doomed([version(1, created=at_grace)], {"lb1": BoardState(exists=False)}, {}, POLICY)
+    rows = StoredObject("runs/lb1/r1/rows/m/00000/00001.jsonl", 1, OLD)
+    ended = {("lb1", "r1"): RunState(active=False, finished_at=at_grace)}
+    assert doomed([rows], {"lb1": board(1)}, ended, POLICY) == [rows]
+    # v1 was superseded when v2 was committed, exactly the grace period ago.
+    page = [version(1), version(2, created=at_grace)]
+    assert doomed(page, {"lb1": board(2, at=at_grace)}, {}, Policy(NOW, GRACE, 0)) == [version(1)]
+
+
+def test_objects_kept_early_in_a_page_do_not_stop_the_rest_from_going():
+    young = version(1, created=NOW)
+    unread = StoredObject("datasets/lb2/v000001-abcd1234.jsonl", 1, OLD)
+    unknown = StoredObject("elsewhere/x.jsonl", 1, OLD)
+    gone = StoredObject("runs/lb1/r1/results/m/00000.jsonl", 1, OLD)
+    page = [young, unread, unknown, gone]
+    assert doomed(page, {"lb1": BoardState(exists=False)}, {}, POLICY) == [gone]

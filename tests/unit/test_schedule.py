@@ -1,6 +1,6 @@
 """Run schedules: validation, next fire time, daylight-saving rules."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -220,3 +220,45 @@ def test_no_fire_time_is_skipped(cron, zone, after):
     assert first is not None
     assert next_run_at(config, first - timedelta(seconds=1)) == first
     assert next_run_at(config, max(after, first - timedelta(minutes=7))) == first
+
+
+# What mutation testing found untested.
+
+
+def test_macros_are_stored_in_lower_case():
+    assert ScheduleConfig(cron=" @HOURLY ").cron == "@hourly"
+    assert ScheduleConfig(cron="@Daily").cron == "@daily"
+
+
+@pytest.mark.parametrize("cron", ["R/5 * * * *", "H/15 * * * *", "0 0 * * r"])
+def test_random_and_hashed_fields_are_refused_whatever_follows_the_letter(cron):
+    with pytest.raises(ValidationError):
+        ScheduleConfig(cron=cron)
+
+
+class _Floating(tzinfo):
+    """A tzinfo that does not know its offset: the datetime is naive in all but name."""
+
+    def utcoffset(self, dt):
+        return None
+
+    def dst(self, dt):
+        return None
+
+
+def test_an_after_whose_zone_has_no_offset_is_refused():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        next_run_at(schedule("* * * * *"), datetime(2026, 1, 1, tzinfo=_Floating()))
+
+
+def test_a_repeated_wall_time_maps_to_its_first_occurrence_whatever_its_fold():
+    repeated = datetime(2026, 11, 1, 1, 30, fold=1)  # noqa: DTZ001 wall clock
+    assert wall_to_instant(repeated, NEW_YORK) == utc(2026, 11, 1, 5, 30)
+
+
+def test_a_skipped_wall_time_off_the_hour_fires_at_the_change_itself():
+    skipped = datetime(2026, 3, 8, 2, 31)  # noqa: DTZ001 wall clock
+    instant = wall_to_instant(skipped, NEW_YORK)
+    assert instant == utc(2026, 3, 8, 7)
+    assert instant.tzinfo is UTC
+    assert next_run_at(schedule("31 2 * * *", "America/New_York"), utc(2026, 3, 8)) == instant
