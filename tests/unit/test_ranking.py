@@ -457,6 +457,12 @@ def test_to_json_is_plain_json():
     }  # fmt: skip
 
 
+def test_the_default_seed_is_zero():
+    data = {"a": accuracy(30, 20), "b": scored(*[i / 29 for i in range(30)])}
+    assert rank_models(data).to_json() == rank_models(data, seed=0).to_json()
+    assert rank_models(data).seed == 0
+
+
 def test_deterministic_for_a_seed():
     data = {"a": accuracy(60, 40), "b": accuracy(60, 35), "c": scored(*[i / 59 for i in range(60)])}
     assert rank_models(data, seed=7).to_json() == rank_models(data, seed=7).to_json()
@@ -521,6 +527,17 @@ def test_every_method_agrees_with_the_textbook_bootstrap(values):
     noise = 0.2 * sd / math.sqrt(len(values))
     assert low == pytest.approx(ref_low, abs=noise)
     assert high == pytest.approx(ref_high, abs=noise)
+
+
+@pytest.mark.parametrize(("confidence", "expected"), [(0.95, (0.2, 0.8)), (0.8, (0.3, 0.7))])
+def test_interval_ends_are_the_tail_percentiles_of_the_resampled_means(confidence, expected):
+    # Five 0s and five 1s: a resample's mean is Binomial(10, 1/2) / 10, whose cumulative law is
+    # 0.011, 0.055, 0.172, 0.377, 0.623, ... at 0.1, 0.2, 0.3, 0.4, 0.5. With 20000 resamples the
+    # 2.5% / 97.5% percentiles are 0.2 / 0.8 and the 10% / 90% ones 0.3 / 0.7, whatever the seed.
+    values = [0.0] * 5 + [1.0] * 5
+    for seed in range(3):
+        rng = random.Random(seed)
+        assert bootstrap_interval(values, rng, resamples=20000, confidence=confidence) == expected
 
 
 def test_float_noise_does_not_defeat_the_exact_method():
