@@ -160,8 +160,10 @@ def test_unknown_latency_sorts_after_any_known_latency():
     def rows(latency):
         return [RowResult(f"r{i}", float(i % 2), latency_ms=latency) for i in range(4)]
 
-    ranking = rank_models({"a-unknown": rows(None), "b-slow": rows(5000.0), "c-instant": rows(0.0)})
-    assert [m.model for m in ranking.models] == ["c-instant", "b-slow", "a-unknown"]
+    ranking = rank_models(
+        {"a-unknown": rows(None), "b-slow": rows(5000.0), "c-fast": rows(0.5), "d-0ms": rows(0.0)}
+    )
+    assert [m.model for m in ranking.models] == ["d-0ms", "c-fast", "b-slow", "a-unknown"]
 
 
 def test_a_free_model_is_cheaper_than_any_paid_one():
