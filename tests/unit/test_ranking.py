@@ -74,6 +74,8 @@ def test_counts_mean_latency_cost_by_hand():
 def test_nearest_rank_percentiles():
     values = [float(v) for v in range(1, 101)]
     assert [nearest_rank(values, p) for p in (50, 95, 99, 100)] == [50, 95, 99, 100]
+    thousand = [float(v) for v in range(1, 1001)]
+    assert [nearest_rank(thousand, p) for p in (50, 95, 99, 99.9)] == [500, 950, 990, 999]
     assert nearest_rank([7.0], 50) == nearest_rank([7.0], 99) == 7.0
     assert nearest_rank([1.0, 2.0], 50) == 1.0
     assert nearest_rank([1.0, 2.0], 51) == 2.0
