@@ -75,7 +75,18 @@ def test_nearest_rank_percentiles():
     values = [float(v) for v in range(1, 101)]
     assert [nearest_rank(values, p) for p in (50, 95, 99, 100)] == [50, 95, 99, 100]
     thousand = [float(v) for v in range(1, 1001)]
-    assert [nearest_rank(thousand, p) for p in (50, 95, 99, 99.9)] == [500, 950, 990, 999]
+    assert [nearest_rank(thousand, p) for p in (50, 95, 99)] == [500, 950, 990]
+
+
+def test_nearest_rank_is_exact_where_float_arithmetic_is_not():
+    # 7 / 100 * 100 is 7.000000000000001 and 99.9 / 100 * 1000 is 999.0000000000001 in floats:
+    # the rank must still be the 7th of 100 values and the 999th of 1000.
+    hundred = [float(v) for v in range(1, 101)]
+    assert nearest_rank(hundred, 7) == 7.0
+    assert nearest_rank([float(v) for v in range(1, 26)], 28) == 7.0  # 28% of 25 rows: 7
+    assert nearest_rank([float(v) for v in range(1, 1001)], 99.9) == 999.0
+    assert nearest_rank(hundred, 7.5) == 8.0
+    assert nearest_rank(hundred, 0) == 1.0
     assert nearest_rank([7.0], 50) == nearest_rank([7.0], 99) == 7.0
     assert nearest_rank([1.0, 2.0], 50) == 1.0
     assert nearest_rank([1.0, 2.0], 51) == 2.0
