@@ -633,6 +633,23 @@ def test_binomial_edge_cases():
     assert all(0 <= binomial(rng, 7, 0.99) <= 7 for _ in range(1000))
 
 
+def test_binomial_certain_outcomes_draw_nothing_from_the_generator():
+    rng = random.Random(0)
+    state = rng.getstate()
+    assert [binomial(rng, 0, 0.5), binomial(rng, 0, 0.7), binomial(rng, 5, 0.0)] == [0, 0, 0]
+    assert binomial(rng, 5, 1.0) == 5
+    assert rng.getstate() == state
+
+
+@pytest.mark.parametrize(("n", "p"), [(10, 0.7), (400, 0.9), (5000, 0.75)])
+def test_binomial_draws_above_one_half_by_reflection(n, p):
+    # The transformed rejection is designed for p <= 1/2: larger p draw n - Binomial(n, 1 - p).
+    above, below = random.Random(8), random.Random(8)
+    assert [binomial(above, n, p) for _ in range(50)] == [
+        n - binomial(below, n, 1 - p) for _ in range(50)
+    ]
+
+
 def test_multinomial_counts_sum_to_the_draws():
     rng = random.Random(0)
     for _ in range(200):
