@@ -57,6 +57,7 @@ import random
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import Any
 
 DEFAULT_MAX_LEADER_ERROR_RATE = 0.5
@@ -308,8 +309,10 @@ def nearest_rank(sorted_values: Sequence[float], percent: float) -> float | None
     """The nearest-rank percentile of already sorted values; None for no values."""
     if not sorted_values:
         return None
-    index = max(0, math.ceil(percent / 100 * len(sorted_values)) - 1)
-    return sorted_values[index]
+    # Exact arithmetic on the percent as written: in floats 7 / 100 * 100 is 7.000000000000001
+    # (and 99.9 a hair above 99.9), which would pick the next value.
+    rank = math.ceil(Fraction(str(percent)) * len(sorted_values) / 100)
+    return sorted_values[max(0, rank - 1)]
 
 
 def bootstrap_interval(

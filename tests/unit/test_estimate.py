@@ -102,6 +102,7 @@ def test_judge_adds_its_latency_to_each_row():
 def test_no_models_or_no_rows():
     assert run(100, []).seconds == 0.0
     assert run(100, []).cost_usd == 0.0
+    assert run(100, []).judge_cost_usd is None  # no judge: no judge cost, not a zero one
     empty = run(0, [model()])
     assert (empty.seconds, empty.cost_usd) == (0.0, 0.0)
 
@@ -154,6 +155,10 @@ def test_unknown_judge_price():
     assert estimate.candidate_cost_usd == pytest.approx(0.002)
     assert estimate.judge_cost_usd is None and estimate.cost_usd is None
     assert estimate.unknown_prices == ["judge judge (prompt price)"]
+    unpriced = model("j", prompt_price=None, completion_price=None)
+    assert run(10, [model("a")], judge=unpriced).unknown_prices == [
+        "judge j (prompt and completion price)"
+    ]
 
 
 def test_free_models_cost_zero_not_unknown():
