@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from shared.domain.scoring import (
     ExactConfig,
     Score,
+    check_pattern,
     normalize_text,
     parse_number,
     score_exact,
@@ -524,3 +525,57 @@ def test_number_details_name_both_values():
     assert score == Score(1.0, True, "numbers -1234 and -1234 within tolerance")
     score = score_exact("\u00a55", "7", cfg(numeric_tolerance=1))
     assert score == Score(0.0, False, "numbers 5 and 7 outside tolerance")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1,234.5678", Decimal("1234.5678")), ("1,234,567.25e1", Decimal("12345672.5"))],
+)
+def test_grouped_numbers_keep_a_long_fraction(text, value):
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize("text", ["1,.34", "1,e34", "1,-34", "42%x", "42 % x", "42%%"])
+def test_broken_groups_and_text_after_the_percent_are_not_numbers(text):
+    assert parse_number(text) is None
+
+
+def test_a_difference_too_large_to_hold_is_never_within_a_tolerance():
+    huge = "9e999999999999999999"  # the largest exponent Decimal holds: the difference overflows
+    for config in (cfg(relative_tolerance=1), cfg(numeric_tolerance=1e300)):
+        assert score_exact(huge, "-" + huge, config).passed is False
+        assert score_exact(huge, huge, config).passed is True
+
+
+def test_a_failed_contains_says_so():
+    assert score_exact("Lyon", "Paris", cfg(match="contains")) == Score(
+        0.0, False, "output does not contain the expected answer"
+    )
+
+
+def test_regex_case_is_case_insensitive_matching_not_case_folding():
+    # Case-folding the output would turn "Straße" into "strasse", which the pattern does not
+    # match; matching case-insensitively keeps the output as written.
+    assert passed("Straße", "Straße", match="regex", normalize=["case"])
+    assert passed("STRAßE", "straße", match="regex", normalize=["case", "trim"])
+    assert not passed("STRASSE", "straße", match="regex", normalize=["case"])
+
+
+def test_an_invalid_pattern_prints_nothing(capfd):
+    # RE2 would also log the error to stderr, once per row: the message is in the result.
+    assert check_pattern("(") is not None
+    assert score_exact("x", "(", cfg(match="regex")).passed is None
+    assert capfd.readouterr().err == ""
+
+
+def test_score_to_json_publishes_value_passed_and_detail():
+    assert Score(1.0, True, "output equals the expected answer").to_json() == {
+        "value": 1.0,
+        "passed": True,
+        "detail": "output equals the expected answer",
+    }
+    assert Score(None, None, "no expected answer").to_json() == {
+        "value": None,
+        "passed": None,
+        "detail": "no expected answer",
+    }
