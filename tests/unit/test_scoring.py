@@ -579,3 +579,23 @@ def test_score_to_json_publishes_value_passed_and_detail():
         "passed": None,
         "detail": "no expected answer",
     }
+
+
+@pytest.mark.parametrize("text", ["1,234E3", "1,234e3", "1,234.5E1"])
+def test_grouped_numbers_take_an_exponent_in_either_case(text):
+    assert parse_number(text) == Decimal(text.replace(",", ""))
+
+
+def test_an_output_with_an_unpaired_surrogate_is_scored_in_regex_mode():
+    # A model's JSON answer may escape a lone surrogate ("\ud800"): no UTF-8 text holds one, so
+    # RE2 cannot read it as is. It reads as U+FFFD (one character), and the row is scored.
+    assert passed("a\ud800b", "a.b", match="regex")
+    assert passed("a\udfffb", "a\ufffdb", match="regex")
+    assert not passed("\ud800", r"\d+", match="regex")
+
+
+def test_a_pattern_with_an_unpaired_surrogate_is_not_scored():
+    score = score_exact("x", "(x|\ud800)", cfg(match="regex"))
+    assert score.value is None and score.passed is None
+    assert check_pattern("(x|\ud800)") is not None
+    assert check_pattern("x|\ufffd") is None
