@@ -45,7 +45,8 @@ in this order.
    are not supported, and ``\\d``, ``\\w``, ``\\s``, ``\\b`` are ASCII (``\\pL``, ``\\pN`` are the
    Unicode classes). A pattern RE2 cannot compile (:func:`check_pattern` says why) scores
    ``None`` with RE2's message, like a row without an answer: it is the dataset's fault, not the
-   model's.
+   model's; so does a pattern holding an unpaired surrogate (U+D800 to U+DFFF, which no UTF-8
+   text holds), while one in the output (a model's JSON may escape one) reads as U+FFFD.
 
 **Bounds.** Everything above takes time linear in the two strings (numbers are read by a
 scanner, not a backtracking pattern). Strings longer than ``max_chars`` (the deployment's
@@ -390,7 +391,14 @@ def check_pattern(pattern: str) -> str | None:
     return None
 
 
+# UTF-8, which RE2 reads, cannot encode an unpaired surrogate (a model's JSON answer may escape
+# one, "\\ud800"): the wrapper would raise UnicodeEncodeError instead of scoring the row.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _compile(pattern: str, *, ignore_case: bool) -> Any:
+    if _SURROGATE.search(pattern):
+        raise re2.error("the pattern holds an unpaired surrogate (U+D800 to U+DFFF), not text")
     options = re2.Options()
     options.log_errors = False  # the message is returned; RE2 would also print it to stderr
     options.case_sensitive = not ignore_case
@@ -414,7 +422,8 @@ def _score_regex(output: str, pattern: str, config: ExactConfig) -> Score:
             None,
             f"the expected answer is not a valid regular expression: {_re2_message(error)}",
         )
-    matched = compiled.fullmatch(normalize_text(output, steps)) is not None
+    readable = _SURROGATE.sub("\ufffd", normalize_text(output, steps))
+    matched = compiled.fullmatch(readable) is not None
     return _result(
         matched, "output matches the pattern" if matched else ("output does not match the pattern")
     )

@@ -222,3 +222,76 @@ def test_zero_one_scale_accepts_exactly_the_unit_interval(raw):
     else:
         with pytest.raises(UnparseableJudgeAnswer):
             parse_judge_answer(text, ZERO_ONE)
+
+
+# What mutation testing found unpinned (issue 18).
+
+
+def test_binary_scale_reads_true_as_one():
+    assert parse_judge_answer('{"score": true, "reason": "ok"}', BINARY) == JudgeVerdict(
+        1.0, "ok", 1.0, True
+    )
+    assert parse_judge_answer('{"score": false}', BINARY) == JudgeVerdict(0.0, "", 0.0, False)
+
+
+def test_a_broken_object_before_the_verdict_is_skipped():
+    text = 'Draft: {"score": } Final: {"score": 0.5, "reason": "half"}'
+    assert parse_judge_answer(text, ZERO_ONE) == JudgeVerdict(0.5, "half", 0.5, True)
+
+
+def test_only_the_first_64_object_starts_are_tried():
+    verdict = '{"score": 1}'
+    assert parse_judge_answer('{"note": 1} ' * 63 + verdict, ZERO_ONE).score == 1.0
+    with pytest.raises(UnparseableJudgeAnswer):
+        parse_judge_answer('{"note": 1} ' * 64 + verdict, ZERO_ONE)
+    with pytest.raises(UnparseableJudgeAnswer):
+        parse_judge_answer('{"note": } ' * 64 + verdict, ZERO_ONE)
+
+
+def test_an_answer_of_exactly_the_limit_is_read():
+    answer = '{"score": 1, "reason": "' + "x" * 74 + '"}'
+    assert len(answer) == 100
+    assert parse_judge_answer(answer, ZERO_ONE, max_chars=100).score == 1.0
+    with pytest.raises(UnparseableJudgeAnswer):
+        parse_judge_answer(answer, ZERO_ONE, max_chars=99)
+
+
+def test_a_non_string_reason_keeps_its_non_ascii_text():
+    verdict = parse_judge_answer('{"score": 1, "reason": {"pourquoi": "déjà vu"}}', ZERO_ONE)
+    assert verdict.reason == '{"pourquoi": "déjà vu"}'
+
+
+def test_the_error_quotes_an_answer_of_200_characters_whole_and_as_written():
+    answer = ("pas de verdict, désolé " * 10)[:199] + "!"
+    assert len(answer) == 200
+    with pytest.raises(UnparseableJudgeAnswer) as caught:
+        parse_judge_answer(answer, ZERO_ONE)
+    assert json.dumps(answer, ensure_ascii=False) in str(caught.value)
+    with pytest.raises(UnparseableJudgeAnswer) as caught:
+        parse_judge_answer(answer + "x", ZERO_ONE)
+    assert json.dumps(answer + "x", ensure_ascii=False) not in str(caught.value)
+
+
+def test_response_format_is_exactly_the_verdict_schema():
+    assert judge_response_format() == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "judge_verdict",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "properties": {"score": {"type": "number"}, "reason": {"type": "string"}},
+                "required": ["score", "reason"],
+                "additionalProperties": False,
+            },
+        },
+    }
+
+
+def test_verdict_to_json_publishes_its_four_fields():
+    assert JudgeVerdict(0.5, "half right", 5.5, True).to_json() == {
+        "score": 0.5,
+        "reason": "half right",
+        "raw_score": 5.5,
+        "passed": True,
+    }

@@ -171,3 +171,19 @@ def test_placeholders_are_replaced_in_one_pass(parts, placeholders, input_text):
     prompt = "".join(p + ph for p, ph in zip(parts, placeholders, strict=False))
     expected = "".join(p + input_text for p, _ in zip(parts, placeholders, strict=False))
     assert render_task(prompt, input_text) == expected
+
+
+def test_only_parts_of_type_text_are_text():
+    # An image part that carries a "text" field (a caption) is not the input.
+    captioned = {"type": "image_url", "text": "a caption", "image_url": {"url": "https://x/c.png"}}
+    untyped = {"text": "no type"}
+    chat = [
+        {"role": "user", "content": [captioned, untyped, {"type": "text", "text": "What is this?"}]}
+    ]
+    assert prompts.message_text(chat[0]["content"]) == "What is this?"
+    assert inference_messages("Q: {input}", chat) == [
+        {
+            "role": "user",
+            "content": [captioned, untyped, {"type": "text", "text": "Q: What is this?"}],
+        }
+    ]

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from shared.domain.scoring import (
     ExactConfig,
     Score,
+    check_pattern,
     normalize_text,
     parse_number,
     score_exact,
@@ -319,3 +320,282 @@ def test_scores_are_binary_and_consistent(output, expected, steps):
 )
 def test_a_number_is_within_any_tolerance_of_its_own_formatting(a):
     assert passed(f"{a:,}", str(a), numeric_tolerance=0)
+
+
+# JSON equality, case by case (issue 18: each of these let a changed rule pass unnoticed).
+
+
+def test_json_booleans_equal_only_the_same_boolean():
+    assert passed("true", "true", json=True)
+    assert passed("false", " false", json=True)
+    assert not passed("true", "false", json=True)
+    assert not passed("false", "true", json=True)
+    assert not passed("[true, false]", "[true, true]", json=True)
+    assert not passed("false", "0", json=True, numeric_tolerance=0.5)
+    assert not passed("0", "false", json=True, numeric_tolerance=0.5)
+
+
+def test_json_null_equals_only_null():
+    assert passed('{"a": null}', '{"a": null}', json=True)
+    for other in ('"x"', "0", "false", "[]", "{}", '""'):
+        assert not passed("null", other, json=True), other
+        assert not passed(other, "null", json=True), other
+        assert not passed(f'{{"a": {other}}}', '{"a": null}', json=True), other
+
+
+def test_json_values_of_different_types_never_compare_equal():
+    # A string holding a number is not the number, even within a tolerance.
+    tolerant = {"json": True, "numeric_tolerance": 0.5}
+    assert not passed('"1"', "1", **tolerant)
+    assert not passed("1", '"1"', **tolerant)
+    assert not passed('["1"]', "[1]", **tolerant)
+    assert passed("[1.2]", "[1]", **tolerant)
+    # Containers of the same length but another kind: an object is not an array, a string is
+    # not the array of its characters.
+    assert not passed("{}", "[]", json=True)
+    assert not passed("[]", "{}", json=True)
+    assert not passed('"ab"', '["a", "b"]', json=True)
+    assert not passed('["a", "b"]', '"ab"', json=True)
+    assert not passed('{"a": 1}', "[1]", json=True)
+    assert not passed('"a"', '{"a": "a"}', json=True)
+    assert not passed('{"a": "a"}', '"a"', json=True)
+
+
+def test_json_containers_compare_every_member():
+    assert not passed("[1, 2]", "[1, 3]", json=True)
+    assert not passed("[1, 2]", "[3, 2]", json=True)
+    assert not passed("[1, 2]", "[1, 2, 3]", json=True)
+    assert not passed('{"a": 1, "b": 2}', '{"a": 1, "b": 3}', json=True)
+    assert not passed('{"a": 1, "b": 2}', '{"a": 3, "b": 2}', json=True)
+    assert not passed('{"a": 1}', '{"b": 1}', json=True)
+    assert passed('[{"a": [1, {"b": "x"}]}]', '[{"a": [1.0, {"b": "x"}]}]', json=True)
+    assert not passed('[{"a": [1, {"b": "x"}]}]', '[{"a": [1, {"b": "y"}]}]', json=True)
+
+
+def test_json_numbers_without_a_tolerance_must_be_equal():
+    assert passed("[1e2]", "[100]", json=True)
+    assert not passed("[1.5]", "[1]", json=True)
+    assert not passed("1.0000001", "1", json=True)
+
+
+def test_when_only_one_side_is_json_the_text_and_number_rules_decide():
+    # "Paris" is not JSON, '"Paris"' is: compared as text, punctuation removed.
+    score = score_exact("Paris", '"Paris"', cfg(json=True, normalize=["punctuation"]))
+    assert score == Score(1.0, True, "output equals the expected answer")
+    score = score_exact('"Paris"', "Paris", cfg(json=True, normalize=["punctuation"]))
+    assert score == Score(1.0, True, "output equals the expected answer")
+    assert not passed("Paris", '"Paris"', json=True)
+    # "$3" is not JSON, "3" is: compared as numbers.
+    score = score_exact("$3", "3", cfg(json=True, numeric_tolerance=0))
+    assert score == Score(1.0, True, "numbers 3 and 3 within tolerance")
+    assert passed("3", "$3.2", json=True, numeric_tolerance=0.5)
+    assert not passed("3", "$4", json=True, numeric_tolerance=0.5)
+
+
+def test_json_values_are_compared_before_numbers():
+    # Both sides JSON numbers: the JSON rule decides (and says so), with the tolerance.
+    score = score_exact("3.1", "3", cfg(json=True, numeric_tolerance=0.1))
+    assert score == Score(1.0, True, "JSON values equal")
+
+
+# Code fences: cut-off answers and regex mode.
+
+
+def test_an_unclosed_code_fence_is_left_as_is():
+    cut_off = '```json\n{"a": 1'
+    assert strip_code_fence(cut_off) == cut_off
+    assert strip_code_fence("```\n42") == "```\n42"
+    assert strip_code_fence("42\n```") == "42\n```"
+    assert not passed("```\nParis", "Paris")
+    assert not passed(cut_off, '{"a": 1}', json=True)
+    assert passed(cut_off, cut_off, json=True)
+
+
+def test_fence_edges():
+    assert strip_code_fence("```\n42\n\n```") == "42\n"  # only one final newline is the fence's
+    assert strip_code_fence("```json\n```") == ""
+    assert strip_code_fence("```x\n```") == ""
+    assert strip_code_fence("  ```42```  ") == "42"
+    assert strip_code_fence("``` 42 ```") == " 42 "
+
+
+def test_regex_mode_unwraps_the_output_but_never_the_pattern():
+    assert passed("```\n42\n```", r"\d+", match="regex")
+    assert passed("```text\nB\n```", r"[A-D]", match="regex")
+    # The pattern is used as written: a fenced pattern asks for the backticks themselves.
+    assert not passed("x", "```x```", match="regex")
+    assert not passed("```x```", "```x```", match="regex")  # the output is unwrapped to "x"
+    assert passed("```x```", "```x```", match="regex", strip_code_fences=False)
+    assert not passed("```\n42\n```", r"\d+", match="regex", strip_code_fences=False)
+    assert passed("```\n42\n```", r"(?s)```.42.```", match="regex", strip_code_fences=False)
+
+
+def test_other_modes_unwrap_both_sides():
+    assert passed("the answer is Paris", "```\nParis\n```", match="contains")
+    assert passed("```\nParis\n```", "```\nParis\n```", match="contains")
+    assert not passed("```\nParis\n```", "```", match="contains")
+    assert passed("Paris", "```Paris```")
+    assert not passed("Paris", "```Paris```", strip_code_fences=False)
+
+
+# Number forms.
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("\u22122.5", Decimal("-2.5")),
+        ("\u2212 2", Decimal(-2)),
+        ("$\u22123", Decimal(-3)),
+        ("\u2212$3", Decimal(-3)),
+        ("-\u00a33", Decimal(-3)),
+        ("+$3", Decimal(3)),
+        ("$+3", Decimal(3)),
+        ("\u00a5500", Decimal(500)),
+        ("\u00a5 1,000", Decimal(1000)),
+        ("\u00a312", Decimal(12)),
+        ("\u20ac-1", Decimal(-1)),
+        ("   42", Decimal(42)),
+        ("\t\n 42", Decimal(42)),
+        (" - 42 % ", Decimal(-42)),
+        ("1,234.", Decimal(1234)),
+        ("1,234.50", Decimal("1234.50")),
+        ("12,345", Decimal(12345)),
+        ("123,456", Decimal(123456)),
+        ("1234", Decimal(1234)),
+        ("0.5", Decimal("0.5")),
+        ("-.5", Decimal("-0.5")),
+        ("1e3", Decimal(1000)),
+        ("1E3", Decimal(1000)),
+        ("1e+3", Decimal(1000)),
+        ("1,000e-3", Decimal(1)),
+        ("5e0%", Decimal(5)),
+        ("-0", Decimal(0)),
+    ],
+)
+def test_number_forms(text, value):
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1234,567",  # a group after four digits is not a thousands group
+        "1,2345",
+        "1,234,56",
+        ",123",
+        "1,",
+        "1,234,",
+        "1,,234",
+        "-\u22123",
+        "\u2212-3",
+        "\u2212$\u22123",
+        "$$3",
+        "3$",
+        "\u00a5",
+        "-",
+        ".",
+        "-.",
+        "1e",
+        "1e+",
+        "1e-",
+        "1e3.5",
+        "1.2.3",
+        "42%%",
+        "% 42",
+        "1 e3",
+        "e3",
+        "x42",
+        "42x",
+    ],
+)
+def test_number_forms_that_are_not_numbers(text):
+    assert parse_number(text) is None
+
+
+def test_negative_numbers_keep_their_sign_in_scoring():
+    assert not passed("\u22123", "3", numeric_tolerance=1)
+    assert passed("\u22123", "-3", numeric_tolerance=0)
+    assert passed("$\u22123", "-$3", numeric_tolerance=0)
+    assert not passed("\u00a5-3", "\u00a53", numeric_tolerance=1)
+
+
+def test_number_details_name_both_values():
+    score = score_exact(" \u22121,234. ", "-1234", cfg(numeric_tolerance=0))
+    assert score == Score(1.0, True, "numbers -1234 and -1234 within tolerance")
+    score = score_exact("\u00a55", "7", cfg(numeric_tolerance=1))
+    assert score == Score(0.0, False, "numbers 5 and 7 outside tolerance")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1,234.5678", Decimal("1234.5678")), ("1,234,567.25e1", Decimal("12345672.5"))],
+)
+def test_grouped_numbers_keep_a_long_fraction(text, value):
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize("text", ["1,.34", "1,e34", "1,-34", "42%x", "42 % x", "42%%"])
+def test_broken_groups_and_text_after_the_percent_are_not_numbers(text):
+    assert parse_number(text) is None
+
+
+def test_a_difference_too_large_to_hold_is_never_within_a_tolerance():
+    huge = "9e999999999999999999"  # the largest exponent Decimal holds: the difference overflows
+    for config in (cfg(relative_tolerance=1), cfg(numeric_tolerance=1e300)):
+        assert score_exact(huge, "-" + huge, config).passed is False
+        assert score_exact(huge, huge, config).passed is True
+
+
+def test_a_failed_contains_says_so():
+    assert score_exact("Lyon", "Paris", cfg(match="contains")) == Score(
+        0.0, False, "output does not contain the expected answer"
+    )
+
+
+def test_regex_case_is_case_insensitive_matching_not_case_folding():
+    # Case-folding the output would turn "Straße" into "strasse", which the pattern does not
+    # match; matching case-insensitively keeps the output as written.
+    assert passed("Straße", "Straße", match="regex", normalize=["case"])
+    assert passed("STRAßE", "straße", match="regex", normalize=["case", "trim"])
+    assert not passed("STRASSE", "straße", match="regex", normalize=["case"])
+
+
+def test_an_invalid_pattern_prints_nothing(capfd):
+    # RE2 would also log the error to stderr, once per row: the message is in the result.
+    assert check_pattern("(") is not None
+    assert score_exact("x", "(", cfg(match="regex")).passed is None
+    assert capfd.readouterr().err == ""
+
+
+def test_score_to_json_publishes_value_passed_and_detail():
+    assert Score(1.0, True, "output equals the expected answer").to_json() == {
+        "value": 1.0,
+        "passed": True,
+        "detail": "output equals the expected answer",
+    }
+    assert Score(None, None, "no expected answer").to_json() == {
+        "value": None,
+        "passed": None,
+        "detail": "no expected answer",
+    }
+
+
+@pytest.mark.parametrize("text", ["1,234E3", "1,234e3", "1,234.5E1"])
+def test_grouped_numbers_take_an_exponent_in_either_case(text):
+    assert parse_number(text) == Decimal(text.replace(",", ""))
+
+
+def test_an_output_with_an_unpaired_surrogate_is_scored_in_regex_mode():
+    # A model's JSON answer may escape a lone surrogate ("\ud800"): no UTF-8 text holds one, so
+    # RE2 cannot read it as is. It reads as U+FFFD (one character), and the row is scored.
+    assert passed("a\ud800b", "a.b", match="regex")
+    assert passed("a\udfffb", "a\ufffdb", match="regex")
+    assert not passed("\ud800", r"\d+", match="regex")
+
+
+def test_a_pattern_with_an_unpaired_surrogate_is_not_scored():
+    score = score_exact("x", "(x|\ud800)", cfg(match="regex"))
+    assert score.value is None and score.passed is None
+    assert check_pattern("(x|\ud800)") is not None
+    assert check_pattern("x|\ufffd") is None
