@@ -368,8 +368,8 @@ class Deployer:
         ]
         self._bindings(
             f"project {config.project}",
-            ["projects", "get-iam-policy", config.project],
-            ["projects", "add-iam-policy-binding", config.project],
+            ["projects"],
+            [config.project],
             wanted,
             condition=True,
         )
@@ -380,16 +380,16 @@ class Deployer:
         ]
         self._bindings(
             f"bucket gs://{config.bucket}",
-            ["storage", "buckets", "get-iam-policy", f"gs://{config.bucket}"],
-            ["storage", "buckets", "add-iam-policy-binding", f"gs://{config.bucket}"],
+            ["storage", "buckets"],
+            [f"gs://{config.bucket}"],
             bucket,
         )
         for secret in config.spec.secrets:
             readers = sorted({config.function(name).service_account for name in secret.mounted_by})
             self._bindings(
                 f"secret {secret.name}",
-                ["secrets", "get-iam-policy", secret.name],
-                ["secrets", "add-iam-policy-binding", secret.name],
+                ["secrets"],
+                [secret.name],
                 [
                     (config.account_member(role), "roles/secretmanager.secretAccessor")
                     for role in readers
@@ -407,20 +407,23 @@ class Deployer:
             if users:
                 self._bindings(
                     f"service account {email}",
-                    ["iam", "service-accounts", "get-iam-policy", email],
-                    ["iam", "service-accounts", "add-iam-policy-binding", email],
+                    ["iam", "service-accounts"],
+                    [email],
                     users,
                 )
 
     def _bindings(
         self,
         resource: str,
-        get: list[str],
-        add: list[str],
+        kind: list[str],
+        target: list[str],
         wanted: list[tuple[str, str]],
         *,
         condition: bool = False,
     ) -> None:
+        """Add the (member, role) pairs of ``wanted`` that the IAM policy of the resource
+        ``gcloud <kind> get-iam-policy <target>`` reads lacks."""
+        get, add = [*kind, "get-iam-policy", *target], [*kind, "add-iam-policy-binding", *target]
         policy = self._read_or_none(*get) if not self._fresh(resource) else None
         have = {
             (member, binding["role"])
@@ -547,14 +550,8 @@ class Deployer:
             ]
             self._bindings(
                 f"function {name}",
-                ["run", "services", "get-iam-policy", name, f"--region={self.config.region}"],
-                [
-                    "run",
-                    "services",
-                    "add-iam-policy-binding",
-                    name,
-                    f"--region={self.config.region}",
-                ],
+                ["run", "services"],
+                [name, f"--region={self.config.region}"],
                 wanted,
             )
 
