@@ -99,3 +99,21 @@ def wait_for_run(
     raise AssertionError(
         f"run {run_id} still {run.get('status')} after {timeout}s: {run.get('progress')}"
     )
+
+
+def commit_behind_the_api(deps: Any, *writes: Any) -> None:
+    """Commit repository writes (``deps.candidates.add(...)``, ``.delete(...)``) directly, without
+    the API's checks: state a leaderboard can be left in by older code or by hand."""
+    batch = deps.db.batch()
+    for write in writes:
+        write(batch)
+    batch.commit()
+
+
+def answered_push_leaderboard(api: Any, rows: int) -> str:
+    """A consolidated PUSH leaderboard of ``rows`` arithmetic rows whose answers the simulator
+    knows, in a workspace connected to OpenRouter (the simulator)."""
+    data = arithmetic_rows(rows)
+    register_answers(data)
+    connect_openrouter(api)
+    return push_leaderboard(api, data)

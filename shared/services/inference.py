@@ -106,8 +106,9 @@ class Call:
         return self.deadline_seconds - (time.perf_counter() - self.started)
 
     def timeouts(self) -> Iterator[tuple[int, dict[str, Any], float]]:
-        """Each model of the chain with its timeout, while the deadline leaves time to try."""
-        for position, model in enumerate(self.chain):
+        """Each model of the chain with its timeout, while the deadline leaves time to try;
+        its position counts the models already tried (a removed selected model is one)."""
+        for position, model in enumerate(self.chain, start=len(self.attempts)):
             remaining = self.remaining()
             if remaining < MIN_ATTEMPT_SECONDS:
                 return
@@ -177,7 +178,7 @@ def prepare(
     else:
         assert input_text is not None
         sent, caller = task_messages(prompt, input_text), input_text
-    chain = _chain(deps, leaderboard)
+    chain, gone = _chain(deps, leaderboard)
     config = leaderboard.inference or {}
     deadline = config.get("deadline_seconds") or deps.settings.inference_deadline_seconds
     return Call(
@@ -191,6 +192,7 @@ def prepare(
         attempt_seconds=config.get("timeout_seconds") or deps.settings.inference_timeout_seconds,
         deadline_seconds=min(deadline, client_timeout) if client_timeout else deadline,
         started=started,
+        attempts=[{"model_id": model_id, "error": "model_not_candidate"} for model_id in gone],
     )
 
 
@@ -206,24 +208,28 @@ def _check_budget(deps: Deps, token_hash: str) -> None:
         )
 
 
-def _chain(deps: Deps, leaderboard: LeaderboardRecord) -> list[dict[str, Any]]:
-    """The selected model, then the next-ranked ones, as many as ``fallbacks`` allows."""
+def _chain(deps: Deps, leaderboard: LeaderboardRecord) -> tuple[list[dict[str, Any]], list[str]]:
+    """The selected model, then the next-ranked ones, as many as ``fallbacks`` allows; and the
+    selected model when it is no longer a candidate (then the chain starts at the next-ranked
+    candidate, as a fallback: production keeps serving).
+    """
     candidates = _cache(deps, "candidates").get(
         leaderboard.id, lambda: {m["id"]: m for m in deps.candidates.all(leaderboard.id)}
     )
     ranking = leaderboard.ranking or {}
     selected = (leaderboard.selection or {}).get("model_id") or ranking.get("leader")
-    if not selected or selected not in candidates:
+    fallbacks = int((leaderboard.inference or {}).get("fallbacks", 2))
+    order = [selected] + [
+        m["model_id"] for m in ranking.get("models", []) if m["model_id"] != selected
+    ]
+    chain = [candidates[m] for m in order if m in candidates][: 1 + fallbacks]
+    if not selected or not chain:
         raise Conflict(
             "this leaderboard has no production model yet: run it, or pin one with"
             " PUT /v1/leaderboard/{id}/selection",
             code="no_selected_model",
         )
-    fallbacks = int((leaderboard.inference or {}).get("fallbacks", 2))
-    order = [selected] + [
-        m["model_id"] for m in ranking.get("models", []) if m["model_id"] != selected
-    ]
-    return [candidates[m] for m in order if m in candidates][: 1 + fallbacks]
+    return chain, [] if selected in candidates else [selected]
 
 
 def complete(deps: Deps, call: Call, request: ChatRequest) -> Answer:

@@ -23,11 +23,25 @@ from shared.domain.leaderboards import (
 )
 from shared.domain.plans import plan_for
 from shared.domain.schedule import next_run_at
+from shared.domain.snapshot import (
+    STORED_DATASET_FIELDS,
+    candidates_digest,
+    changed_run_parts,
+    config_hash,
+    dataset_config,
+)
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.services.get_datasets import check_dataset_url, validate_get_dataset
+from shared.services.run_guard import (
+    change_leaderboard,
+    current_parts,
+    ranking_freshness,
+    refuse_during_run,
+)
 from shared.services.status import dataset_metadata
+from shared.storage.leaderboards import Change
 from shared.storage.records import LeaderboardRecord
 from shared.storage.traces import TRACE_KINDS, public_trace
 from shared.wiring import Deps
@@ -70,6 +84,7 @@ def create_leaderboard(deps: Deps, principal: Principal, body: LeaderboardCreate
             created_at=now,
             updated_at=now,
             consolidation_due_at=due,
+            candidates_digest=candidates_digest([]),
         )
         deps.leaderboards.create(record)
     return public_leaderboard(deps, record)
@@ -113,6 +128,8 @@ def update_leaderboard(
         fields["evaluation"] = body.evaluation.model_dump()
     if body.inference is not None:
         fields["inference"] = body.inference.model_dump()
+    # Refused before any validation work (a GET dataset's download) when a run is active.
+    _refuse_run_changes(record, fields | _dataset_draft(record, body.dataset))
     if body.clear_schedule:
         fields["schedule"], fields["next_run_at"] = None, None
     elif body.schedule is not None:
@@ -125,8 +142,33 @@ def update_leaderboard(
         validate_get_dataset(
             deps, record.workspace_id, record.dataset["url"], evaluation=fields["evaluation"]
         )
-    deps.leaderboards.update(record.id, fields)
-    return public_leaderboard(deps, record.model_copy(update=fields))
+
+    def build(fresh: LeaderboardRecord) -> Change:
+        _refuse_run_changes(fresh, fields)
+        return Change(fields)
+
+    return public_leaderboard(deps, change_leaderboard(deps, record, build))
+
+
+def _dataset_draft(record: LeaderboardRecord, changes: dict[str, Any] | None) -> dict[str, Any]:
+    """The dataset an update would store, before it is validated (for the run check)."""
+    return {} if changes is None else {"dataset": record.dataset | changes}
+
+
+def _refuse_run_changes(record: LeaderboardRecord, fields: dict[str, Any]) -> None:
+    inference = record.inference or InferenceConfig().model_dump()
+    current = record.model_dump() | {"inference": inference}
+    parts = changed_run_parts(current, fields)
+    if parts:
+        refuse_during_run(record, "changing the " + ", the ".join(_PART_WORDS[p] for p in parts))
+
+
+_PART_WORDS = {
+    "system_prompt": "system prompt",
+    "dataset": "dataset configuration",
+    "evaluation": "evaluation",
+    "inference": "inference settings",
+}
 
 
 def _newly_regex(record: LeaderboardRecord, evaluation: dict[str, Any] | None) -> bool:
@@ -156,7 +198,7 @@ def _updated_dataset(
         )
     # Fields we store beside the client's config (what validation found, how many rows the
     # last run read) are not the client's to send: keep them out of what is re-validated.
-    current = {k: v for k, v in record.dataset.items() if k not in STORED_DATASET_FIELDS}
+    current = dataset_config(record.dataset)
     merged = current | changes
     if mode == "push":
         config = PushDatasetConfig.model_validate(merged)
@@ -182,11 +224,6 @@ def _updated_dataset(
     else:
         dataset |= {k: record.dataset[k] for k in STORED_DATASET_FIELDS if k in record.dataset}
     return {"dataset": dataset}
-
-
-# Written by us, never by the client: ``validation`` when a GET dataset is checked,
-# ``rows_seen`` by each run that reads it (``run_prepare``).
-STORED_DATASET_FIELDS = ("validation", "rows_seen")
 
 
 def delete_leaderboard(deps: Deps, principal: Principal, leaderboard_id: str) -> None:
@@ -232,6 +269,7 @@ def list_leaderboards(
 
 def public_leaderboard(deps: Deps, record: LeaderboardRecord) -> dict[str, Any]:
     base = deps.settings.public_base_url.rstrip("/")
+    current = current_parts(deps, record)
     body: dict[str, Any] = {
         "id": record.id,
         "workspace_id": record.workspace_id,
@@ -244,12 +282,29 @@ def public_leaderboard(deps: Deps, record: LeaderboardRecord) -> dict[str, Any]:
         "created_at": iso(record.created_at),
         "updated_at": iso(record.updated_at),
         "traces_url": f"{base}/v1/leaderboard/{record.id}/traces",
+        "active_run_id": record.active_run_id,
+        # The configuration's digest now, and whether the current ranking was computed under it.
+        "config_hash": config_hash(current),
+        "ranking_summary": _ranking_summary(record.ranking, current),
     }
     if record.is_push:
         body["dataset"]["push_url"] = f"{base}/v1/leaderboard/{record.id}/dataset/push"
         body["dataset"]["status_url"] = f"{base}/v1/leaderboard/{record.id}/dataset/status"
         body["dataset"]["current"] = dataset_metadata(deps, record)
     return body
+
+
+def _ranking_summary(
+    ranking: dict[str, Any] | None, current: dict[str, str]
+) -> dict[str, Any] | None:
+    freshness = ranking_freshness(ranking, current)
+    if ranking is None or freshness is None:
+        return None
+    return {
+        "run_id": ranking.get("run_id"),
+        "finished_at": ranking.get("finished_at"),
+        "leader": ranking.get("leader"),
+    } | freshness
 
 
 def list_traces(

@@ -16,6 +16,7 @@ interpolation between p90 and p99: p90 + (p99 - p90) * 5/9**. Every pick says wh
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -29,6 +30,7 @@ from shared.domain.models import (
     HuggingFaceModelIn,
     OpenRouterModelIn,
 )
+from shared.domain.snapshot import candidates_digest
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.providers.errors import ProviderError
@@ -37,6 +39,8 @@ from shared.providers.openrouter import CatalogModel, EndpointStats, OpenRouterC
 from shared.services.auth import Principal, load_leaderboard
 from shared.services.endpoints import check_endpoint
 from shared.services.integrations import openrouter_key
+from shared.services.run_guard import change_leaderboard, refuse_during_run
+from shared.storage.leaderboards import Change
 from shared.storage.records import LeaderboardRecord
 from shared.wiring import Deps
 
@@ -57,16 +61,10 @@ def add_model(
     deps: Deps, principal: Principal, leaderboard_id: str, body: CandidateModelIn
 ) -> dict[str, Any]:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
+    refuse_during_run(leaderboard, "adding a candidate model")  # before any check's requests
     _require_enough_rows(deps, leaderboard)
-    candidates = deps.candidates.all(leaderboard.id)
-    _require_room(deps, len(candidates), 1)
-    existing = {endpoint_key(m["config"]) for m in candidates}
     model_id = "m_" + uuid.uuid4().hex[:16]
     config, published = _checked_config(deps, leaderboard, body, model_id)
-    if endpoint_key(config) in existing:
-        raise Conflict(
-            "this model is already a candidate of the leaderboard", code="model_already_added"
-        )
     record = {
         "id": model_id,
         "label": body.label or _default_label(config),
@@ -78,7 +76,12 @@ def add_model(
         "added_at": utcnow(),
         "added_by": principal.token_id,
     }
-    deps.candidates.add(leaderboard.id, record)
+    try:
+        _commit_candidates(deps, leaderboard, "adding a candidate model", added=[record])
+    except BaseException:
+        if config.get("secret_ref"):  # stored by the checks: not left behind a refusal
+            deps.secrets.delete(leaderboard.workspace_id, config["secret_ref"])
+        raise
     return public_model(record)
 
 
@@ -89,19 +92,57 @@ def list_models(deps: Deps, principal: Principal, leaderboard_id: str) -> dict[s
 
 def remove_model(deps: Deps, principal: Principal, leaderboard_id: str, model_id: str) -> None:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
-    model = deps.candidates.get(leaderboard.id, model_id)
-    if model is None:
-        raise NotFound(f"model {model_id} is not a candidate here", code="model_not_found")
-    if (leaderboard.selection or {}).get("model_id") == model_id:
-        raise Conflict(
-            f"{model_id} is the leaderboard's production model; pin another model"
-            " (PUT .../selection) or run the leaderboard again first",
-            code="model_in_production",
-        )
-    deps.candidates.delete(leaderboard.id, model_id)
-    secret_ref = model["config"].get("secret_ref")
+    removed = _commit_candidates(deps, leaderboard, "removing a candidate model", removed=model_id)
+    secret_ref = removed["config"].get("secret_ref") if removed else None
     if secret_ref:
         deps.secrets.delete(leaderboard.workspace_id, secret_ref)
+
+
+def _commit_candidates(
+    deps: Deps,
+    leaderboard: LeaderboardRecord,
+    action: str,
+    *,
+    added: Sequence[dict[str, Any]] = (),
+    removed: str | None = None,
+) -> dict[str, Any] | None:
+    """Add or remove candidates, checked and committed on the leaderboard as read (see
+    ``run_guard``): refused during a run, and the limit and duplicate checks are exact (two
+    concurrent adds are ordered, the second one sees the first). Returns the removed model."""
+    gone: dict[str, Any] | None = None
+
+    def build(fresh: LeaderboardRecord) -> Change:
+        nonlocal gone
+        refuse_during_run(fresh, action)
+        candidates = {m["id"]: m for m in deps.candidates.all(fresh.id)}
+        writes = []
+        if removed is not None:
+            gone = candidates.pop(removed, None)
+            if gone is None:
+                raise NotFound(f"model {removed} is not a candidate here", code="model_not_found")
+            if (fresh.selection or {}).get("model_id") == removed:
+                raise Conflict(
+                    f"{removed} is the leaderboard's production model; pin another model"
+                    " (PUT .../selection) or run the leaderboard again first",
+                    code="model_in_production",
+                )
+            writes.append(deps.candidates.delete(fresh.id, removed))
+        if added:
+            _require_room(deps, len(candidates), len(added))
+            present = {endpoint_key(m["config"]) for m in candidates.values()}
+            for model in added:
+                if endpoint_key(model["config"]) in present:
+                    raise Conflict(
+                        "this model is already a candidate of the leaderboard",
+                        code="model_already_added",
+                    )
+                candidates[model["id"]] = model
+                writes.append(deps.candidates.add(fresh.id, model))
+        fields = {"candidates_digest": candidates_digest(candidates.values())}
+        return Change(fields | {"updated_at": utcnow()}, writes)
+
+    change_leaderboard(deps, leaderboard, build)
+    return gone
 
 
 def public_endpoint(config: dict[str, Any]) -> dict[str, Any]:
@@ -132,8 +173,7 @@ def public_model(record: dict[str, Any]) -> dict[str, Any]:
 
 def _require_room(deps: Deps, present: int, adding: int) -> None:
     """At most ``max_candidates_per_leaderboard`` candidates: every run calls each on every
-    row. Concurrent adds may pass the check together (no transaction on the leaderboard's
-    hot path); the cap can then be exceeded by the adds in flight at that moment."""
+    row. Exact: adds are committed on the leaderboard as read (``_commit_candidates``)."""
     cap = deps.settings.max_candidates_per_leaderboard
     if present + adding > cap:
         raise Conflict(
@@ -275,6 +315,7 @@ def auto_select(
 ) -> dict[str, Any]:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
     if not body.dry_run:
+        refuse_during_run(leaderboard, "adding candidate models")
         _require_enough_rows(deps, leaderboard)
     candidates = deps.candidates.all(leaderboard.id)
     if not body.dry_run:
@@ -312,7 +353,7 @@ def auto_select(
 
     added = []
     for model, latency in picks:
-        record = {
+        added.append({
             "id": "m_" + uuid.uuid4().hex[:16],
             "label": model.name or model.id,
             "platform": "openrouter",
@@ -322,13 +363,12 @@ def auto_select(
             "published": published_figures(model, latency["stats"] if latency else None),
             "added_at": utcnow(),
             "added_by": principal.token_id,
-        }
-        if not body.dry_run:
-            deps.candidates.add(leaderboard.id, record)
-        added.append(public_model(record))
+        })  # fmt: skip
+    if not body.dry_run and added:
+        _commit_candidates(deps, leaderboard, "adding candidate models", added=added)
     return {
         "dry_run": body.dry_run,
-        "selected": added,
+        "selected": [public_model(record) for record in added],
         "considered": len(pool),
         "eligible": len(eligible),
         "excluded": excluded,

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.domain.snapshot import candidates_digest, config_hash
 from shared.domain.tokens import Scope
 from shared.services.auth import Principal, load_leaderboard
+from shared.services.run_guard import leaderboard_snapshot, ranking_freshness, snapshot_parts
 from shared.services.selection import public_selection, winner_selection
 from shared.wiring import Deps
 
 
 def get_ranking(deps: Deps, principal: Principal, leaderboard_id: str) -> dict[str, Any]:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
-    selection = leaderboard.selection or winner_selection(leaderboard)
-    labels = {m["id"]: m["label"] for m in deps.candidates.all(leaderboard.id)}
+    candidates = deps.candidates.all(leaderboard.id)
+    labels = {m["id"]: m["label"] for m in candidates}
+    selection = leaderboard.selection or winner_selection(leaderboard, labels)
     model_id = selection.get("model_id")
     base = deps.settings.public_base_url.rstrip("/")
+    current = snapshot_parts(leaderboard_snapshot(leaderboard), candidates_digest(candidates))
+    ranking = leaderboard.ranking
     return {
         "leaderboard_id": leaderboard.id,
-        "ranking": leaderboard.ranking,
+        # Marked stale when the configuration changed since it was computed.
+        "ranking": ranking | (ranking_freshness(ranking, current) or {}) if ranking else None,
+        "config_hash": config_hash(current),
         "selection": public_selection(selection),
         "selected_model": {"id": model_id, "label": labels.get(model_id, model_id)}
         if model_id

@@ -78,6 +78,10 @@ def compute_ranking(
     return ranking | {
         "run_id": run["id"],
         "evaluation": run["leaderboard_config"]["evaluation"].get("type"),
+        # The configuration it was computed under (its run's snapshot): a leaderboard whose
+        # configuration differs now shows it stale.
+        "config_hash": run.get("config_hash"),
+        "config_parts": run.get("config_parts"),
     }
 
 
@@ -158,7 +162,8 @@ def _published(deps: Deps, leaderboard_id: str, ranking: dict[str, Any]) -> dict
     ):
         return None
     fields: dict[str, Any] = {"ranking": ranking}
-    moved = selection.after_run(leaderboard, ranking)
+    candidates = {m["id"] for m in deps.candidates.all(leaderboard_id)}
+    moved = selection.after_run(leaderboard, ranking, candidates)
     if moved is not None:
         fields["selection"] = moved
     return fields

@@ -25,7 +25,7 @@ from shared.domain.estimate import (
     estimate_run,
     estimate_tokens,
 )
-from shared.domain.prompts import PROMPT_VERSION
+from shared.domain.snapshot import candidates_digest, config_hash
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.providers.errors import ProviderError
@@ -33,6 +33,7 @@ from shared.providers.openrouter import OpenRouterCatalog
 from shared.services.auth import Principal, load_leaderboard
 from shared.services.integrations import openrouter_key
 from shared.services.models import endpoint_key, public_model, published_figures
+from shared.services.run_guard import leaderboard_snapshot, on_leaderboard_as_read, snapshot_parts
 from shared.storage.records import LeaderboardRecord
 from shared.storage.runs import ACTIVE
 from shared.tasks.queue import task_name
@@ -70,6 +71,39 @@ def start_run(
     requested_by: str | None = None,
     model_ids: list[str] | None = None,
 ) -> dict[str, Any]:
+    """Snapshot the leaderboard and its candidates, and start a run of them (see ``run_guard``:
+    a change to either that commits meanwhile makes the snapshot be taken again)."""
+
+    def attempt(record: LeaderboardRecord) -> dict[str, Any]:
+        run = _new_run(deps, record, source=source, requested_by=requested_by, model_ids=model_ids)
+        assert record.revision is not None  # read from the store
+        if not deps.runs.create_with_lock(run, board_revision=record.revision):
+            active = deps.runs.active_lock(record.id)
+            raise Conflict(
+                f"run {active} of this leaderboard is still active; wait for it or cancel it",
+                code="run_in_progress",
+                active_run_id=active,
+            )
+        return run
+
+    run = on_leaderboard_as_read(deps, leaderboard, attempt)
+    deps.tasks.enqueue(
+        path=PREPARE_TASK_PATH,
+        payload={"leaderboard_id": leaderboard.id, "run_id": run["id"]},
+        name=task_name("run", run["id"], "prepare"),
+    )
+    return run
+
+
+def _new_run(
+    deps: Deps,
+    leaderboard: LeaderboardRecord,
+    *,
+    source: Source,
+    requested_by: str | None,
+    model_ids: list[str] | None,
+) -> dict[str, Any]:
+    """The run document of a run of ``leaderboard`` as it is now (checked: it can run)."""
     models = deps.candidates.all(leaderboard.id)
     if model_ids is not None:
         unknown = sorted(set(model_ids) - {m["id"] for m in models})
@@ -93,9 +127,10 @@ def start_run(
         )
     now = utcnow()
     estimate = _estimate(deps, leaderboard, models, rows)
-    run_id = "run_" + uuid.uuid4().hex[:20]
-    run = {
-        "id": run_id,
+    snapshot = leaderboard_snapshot(leaderboard)
+    parts = snapshot_parts(snapshot, candidates_digest(models))
+    return {
+        "id": "run_" + uuid.uuid4().hex[:20],
         "leaderboard_id": leaderboard.id,
         "workspace_id": leaderboard.workspace_id,
         "source": source,
@@ -107,13 +142,10 @@ def start_run(
         "finished_at": None,
         "deadline_at": now + timedelta(seconds=estimate["seconds"] * 3 + 600),
         "estimate": estimate | {"rows": rows, "rows_exact": rows_exact},
-        "leaderboard_config": {
-            "name": leaderboard.name,
-            "system_prompt": leaderboard.system_prompt,
-            "prompt_version": PROMPT_VERSION,
-            "dataset": jsonable(leaderboard.dataset),
-            "evaluation": leaderboard.evaluation,
-        },
+        "leaderboard_config": snapshot,
+        # What the ranking is computed under: its digest, and one per part (``snapshot``).
+        "config_hash": config_hash(parts),
+        "config_parts": parts,
         "model_configs": [
             public_model(m) | {"endpoint_key": endpoint_key(m["config"])} for m in models
         ],
@@ -129,19 +161,6 @@ def start_run(
         "ranking": None,
         "failure": None,
     }
-    if not deps.runs.create_with_lock(run):
-        active = deps.runs.active_lock(leaderboard.id)
-        raise Conflict(
-            f"run {active} of this leaderboard is still active; wait for it or cancel it",
-            code="run_in_progress",
-            active_run_id=active,
-        )
-    deps.tasks.enqueue(
-        path=PREPARE_TASK_PATH,
-        payload={"leaderboard_id": leaderboard.id, "run_id": run_id},
-        name=task_name("run", run_id, "prepare"),
-    )
-    return run
 
 
 def list_runs(
@@ -222,6 +241,7 @@ def public_run(run: dict[str, Any], *, summary: bool = False) -> dict[str, Any]:
         },
         "ranking_summary": _summary(run.get("ranking")),
         "failure": run.get("failure"),
+        "config_hash": run.get("config_hash"),
     }
     if not summary:
         body["ranking"] = run.get("ranking")

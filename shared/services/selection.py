@@ -7,6 +7,7 @@ selected model is stored on the leaderboard (``selection``) so that inference re
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -48,22 +49,46 @@ def put_selection(
             )
         selection = _selection("manual", body.model_id, None)
     else:
-        selection = winner_selection(leaderboard)
+        candidates = {m["id"] for m in deps.candidates.all(leaderboard.id)}
+        selection = winner_selection(leaderboard, candidates)
     deps.leaderboards.update(leaderboard.id, {"selection": selection})
     return public_selection(selection)
 
 
-def winner_selection(leaderboard: LeaderboardRecord) -> dict[str, Any]:
+def winner_selection(leaderboard: LeaderboardRecord, candidates: Collection[str]) -> dict[str, Any]:
     ranking = leaderboard.ranking or {}
-    return _selection("ranking_winner", ranking.get("leader"), ranking.get("run_id"))
+    return _selection("ranking_winner", best_candidate(ranking, candidates), ranking.get("run_id"))
 
 
-def after_run(leaderboard: LeaderboardRecord, ranking: dict[str, Any]) -> dict[str, Any] | None:
-    """The new selection once a run finished, or None when the strategy keeps the current one."""
+def after_run(
+    leaderboard: LeaderboardRecord, ranking: dict[str, Any], candidates: Collection[str]
+) -> dict[str, Any] | None:
+    """The new selection once a run finished, or None when the strategy keeps the current one.
+
+    The ranking winner is the best-ranked eligible model that is still a candidate: a model
+    removed since the run started (which the run guard prevents, but a ranking may outlive its
+    models) is never selected.
+    """
     current = leaderboard.selection or {"strategy": "ranking_winner"}
-    if current.get("strategy") == "manual" or ranking.get("leader") is None:
-        return None  # pinned, or no leader yet (e.g. a human run awaiting reviews): keep it
-    return _selection("ranking_winner", ranking.get("leader"), ranking.get("run_id"))
+    if current.get("strategy") == "manual":
+        return None  # pinned: whatever runs say
+    winner = best_candidate(ranking, candidates)
+    if winner is None:
+        return None  # no leader yet (e.g. a human run awaiting reviews): keep it
+    return _selection("ranking_winner", winner, ranking.get("run_id"))
+
+
+def best_candidate(ranking: dict[str, Any], candidates: Collection[str]) -> str | None:
+    """The leader if it is a candidate, else the next eligible model in rank order that is."""
+    leader = ranking.get("leader")
+    if leader is None:
+        return None
+    if leader in candidates:
+        return leader
+    for model in ranking.get("models", []):
+        if model.get("eligible") and model["model_id"] in candidates:
+            return str(model["model_id"])
+    return None
 
 
 def _selection(strategy: str, model_id: str | None, run_id: str | None) -> dict[str, Any]:

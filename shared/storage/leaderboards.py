@@ -7,9 +7,12 @@ its subcollections (see ``push_store``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.storage.ids import is_storable_id
@@ -17,6 +20,20 @@ from shared.storage.pagination import fetch_page
 from shared.storage.records import LeaderboardRecord
 
 LEADERBOARDS = "leaderboards"
+# A write of another document, made in the same commit as a leaderboard change.
+BatchWrite = Callable[[firestore.WriteBatch], None]
+
+
+class LeaderboardChanged(Exception):
+    """The leaderboard document was written between the read and the commit: read again."""
+
+
+@dataclass
+class Change:
+    """The leaderboard fields to update and the other writes that go with them, atomically."""
+
+    fields: dict[str, Any]
+    writes: list[BatchWrite] = field(default_factory=list)
 
 
 class LeaderboardRepo:
@@ -31,7 +48,11 @@ class LeaderboardRepo:
 
     @staticmethod
     def from_snapshot(snap: firestore.DocumentSnapshot) -> LeaderboardRecord | None:
-        return LeaderboardRecord.model_validate(snap.to_dict()) if snap.exists else None
+        if not snap.exists:
+            return None
+        return LeaderboardRecord.model_validate(
+            (snap.to_dict() or {}) | {"revision": snap.update_time}
+        )
 
     def get(self, leaderboard_id: str) -> LeaderboardRecord | None:
         if not is_storable_id(leaderboard_id):
@@ -61,6 +82,24 @@ class LeaderboardRepo:
 
     def update(self, leaderboard_id: str, fields: dict[str, Any]) -> None:
         self.ref(leaderboard_id).update(fields)
+
+    def commit_if_unchanged(self, record: LeaderboardRecord, change: Change) -> None:
+        """Commit ``change`` only if the document is still as ``record`` was read.
+
+        Raises :class:`LeaderboardChanged` when anything wrote it in between (a run that
+        started, another change): the caller reads again and decides again.
+        """
+        if record.revision is None:
+            raise LeaderboardChanged(record.id)  # not read from the store: read it
+        batch = self._db.batch()
+        unchanged = self._db.write_option(last_update_time=record.revision)
+        batch.update(self.ref(record.id), change.fields, option=unchanged)
+        for write in change.writes:
+            write(batch)
+        try:
+            batch.commit()
+        except gexc.FailedPrecondition as exc:
+            raise LeaderboardChanged(record.id) from exc
 
     def delete_everything(self, leaderboard_id: str) -> None:
         """The leaderboard, all its subcollections, and its dataset tokens."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import iso
 from shared.domain.tokens import mask
@@ -103,6 +103,12 @@ class LeaderboardRecord(BaseModel):
     selection: dict[str, Any] | None = None
     # The ranking of the latest finished run: {"run_id", "finished_at", "leader", "models": [...]}
     ranking: dict[str, Any] | None = None
+    # The digest of its candidate models (``shared.domain.snapshot``), written with every change
+    # to them; None on leaderboards stored before it existed.
+    candidates_digest: str | None = None
+    # The stored document's update time when read (not stored): a change committed "only if
+    # the document is still as read" is refused after any other write to it.
+    revision: datetime | None = Field(default=None, exclude=True)
 
     @property
     def is_push(self) -> bool:

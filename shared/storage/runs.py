@@ -26,6 +26,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.storage.ids import is_storable_id
+from shared.storage.leaderboards import LeaderboardChanged
 from shared.storage.limits import cut_by_size, document_size, fit_document
 from shared.storage.pagination import Page, fetch_page
 
@@ -59,19 +60,33 @@ class RunRepo:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def create_with_lock(self, run: dict[str, Any]) -> bool:
-        """Create the run and take the leaderboard's run lock atomically; False if taken."""
+    def create_with_lock(self, run: dict[str, Any], *, board_revision: datetime) -> bool:
+        """Create the run and take the leaderboard's run lock atomically; False if taken.
+
+        ``board_revision`` is the leaderboard document's update time when the run's snapshot
+        was read: if anything wrote it since (a candidate added or removed, the configuration
+        changed: each of those writes it), nothing is created and :class:`LeaderboardChanged`
+        says to read the snapshot again. A change that commits after this run is refused
+        (``active_run_id`` is set by this same commit), so a change is either refused or in the
+        snapshot, never half-seen.
+        """
         batch = self._db.batch()
         batch.create(
             self.lock_ref(run["leaderboard_id"]),
             {"run_id": run["id"], "created_at": run["created_at"]},
         )
         batch.create(self.ref(run["leaderboard_id"], run["id"]), run)
-        batch.update(self._board(run["leaderboard_id"]), {"active_run_id": run["id"]})
+        batch.update(
+            self._board(run["leaderboard_id"]),
+            {"active_run_id": run["id"]},
+            option=self._db.write_option(last_update_time=board_revision),
+        )
         try:
             batch.commit()
         except gexc.AlreadyExists:
             return False
+        except gexc.FailedPrecondition as exc:
+            raise LeaderboardChanged(run["leaderboard_id"]) from exc
         return True
 
     def active_lock(self, leaderboard_id: str) -> str | None:

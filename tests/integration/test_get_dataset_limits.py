@@ -156,7 +156,9 @@ def _queued_run(deps: wiring.Deps, lb: str) -> str:
     run = {"id": run_id, "leaderboard_id": lb, "status": "queued", "active": True,
            "created_at": utcnow(), "model_configs": [{"id": "m1"}, {"id": "m2"}],
            "estimate": {}, "dataset": None, "failure": None}  # fmt: skip
-    assert deps.runs.create_with_lock(run)
+    board = deps.leaderboards.get(lb)
+    assert board is not None and board.revision is not None
+    assert deps.runs.create_with_lock(run, board_revision=board.revision)
     return run_id
 
 

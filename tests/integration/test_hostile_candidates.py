@@ -22,6 +22,7 @@ from tests.runs_support import (
     add_models,
     add_openrouter,
     arithmetic_rows,
+    commit_behind_the_api,
     connect_openrouter,
     push_leaderboard,
     register_answers,
@@ -60,7 +61,7 @@ def _legacy(deps, workspace_id: str, lb: str, url: str, auth: dict, token: str |
     record = {"id": model_id, "label": model_id, "platform": "custom", "config": config,
               "source": "manual", "reason": None, "published": None, "added_at": utcnow(),
               "added_by": "legacy"}  # fmt: skip
-    deps.candidates.add(lb, record)
+    commit_behind_the_api(deps, deps.candidates.add(lb, record))
     return model_id
 
 

@@ -12,10 +12,10 @@ from devstack.identity import LOCAL_SCHEDULER_ACCOUNT as SCHEDULER
 from tests.runs_support import (
     add_models,
     add_openrouter,
+    answered_push_leaderboard,
     arithmetic_rows,
     connect_openrouter,
     push_leaderboard,
-    register_answers,
     unique,
     wait_for_run,
 )
@@ -26,10 +26,7 @@ ROWS = 120
 @pytest.fixture
 def ranked(workspace):
     """A workspace with an OpenRouter key and a consolidated 120-row PUSH leaderboard."""
-    rows = arithmetic_rows(ROWS)
-    register_answers(rows)
-    connect_openrouter(workspace.api)
-    return workspace.api, push_leaderboard(workspace.api, rows)
+    return workspace.api, answered_push_leaderboard(workspace.api, ROWS)
 
 
 def test_a_run_of_three_models_ranks_them_by_their_accuracy(ranked, deps):

@@ -14,10 +14,9 @@ from tests.errors import assert_error
 from tests.runs_support import (
     add_models,
     add_openrouter,
+    answered_push_leaderboard,
     arithmetic_rows,
-    connect_openrouter,
     push_leaderboard,
-    register_answers,
     sim,
     sim_url,
     unique,
@@ -31,10 +30,7 @@ ROWS = 100
 @pytest.fixture
 def board(workspace):
     """A workspace with an OpenRouter key and a consolidated 100-row PUSH leaderboard."""
-    rows = arithmetic_rows(ROWS)
-    register_answers(rows)
-    connect_openrouter(workspace.api)
-    return workspace.api, push_leaderboard(workspace.api, rows)
+    return workspace.api, answered_push_leaderboard(workspace.api, ROWS)
 
 
 def _custom_endpoint(name: str, **behaviour) -> str:
