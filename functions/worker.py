@@ -33,7 +33,7 @@ from shared.web.http import Router, parse
 from shared.web.internal import require_internal
 
 log = logging.getLogger("drgero.worker")
-router = Router("worker")
+router = Router("worker", cors=False)  # called by Cloud Tasks / Scheduler only
 
 
 class PrepareTask(BaseModel):

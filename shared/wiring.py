@@ -20,6 +20,7 @@ from shared.storage.accounts import TokenRepo, WorkspaceRepo
 from shared.storage.datasets import DatasetStore
 from shared.storage.leaderboards import LeaderboardRepo
 from shared.storage.models import CandidateRepo, WorkspaceModelRepo
+from shared.storage.origins import OriginRepo
 from shared.storage.push_store import PushStore
 from shared.storage.runs import RunRepo
 from shared.storage.secrets import SecretStore
@@ -127,6 +128,7 @@ class Deps:
     candidates: CandidateRepo
     workspace_models: WorkspaceModelRepo
     runs: RunRepo
+    origins: OriginRepo
     writes: WriteBehind  # traces and spend that no response waits for, committed in batches
     http: Callable[[], httpx.Client]  # pooled client for model providers, built on first use
     checkpoints: Checkpoints = field(default_factory=Checkpoints)  # where tests stop the work
@@ -158,6 +160,7 @@ def deps() -> Deps:
             max_commit_bytes=current.firestore_max_commit_bytes,
             max_commit_writes=current.firestore_max_commit_writes,
         ),
+        origins=OriginRepo(db),
         writes=WriteBehind(
             db,
             max_document_bytes=current.firestore_max_document_bytes,

@@ -12,7 +12,7 @@ import yaml
 from functions.api_routes import caller, paging, router
 from shared import wiring
 from shared.domain.tokens import Scope
-from shared.services import accounts, integrations
+from shared.services import accounts, integrations, origins
 from shared.web.http import parse
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
@@ -34,6 +34,14 @@ def _openapi(request: flask.Request) -> flask.Response:
 @router.route("GET", "/v1/workspace")
 def _workspace(request: flask.Request) -> dict:
     return accounts.get_workspace(wiring.deps(), caller(request))
+
+
+@router.route("PUT", "/v1/workspace")
+def _put_workspace(request: flask.Request) -> dict:
+    principal = caller(request, Scope.WORKSPACE_ADMIN)
+    return origins.put_workspace(
+        wiring.deps(), principal, parse(origins.WorkspaceSettingsPut, request)
+    )
 
 
 @router.route("POST", "/v1/tokens")

@@ -13,6 +13,7 @@ from datetime import datetime
 from shared.clock import utcnow
 from shared.domain.tokens import Scope, digest, effective_scopes
 from shared.errors import Forbidden, NotFound, Unauthenticated
+from shared.services.origins import check_caller
 from shared.storage.records import LeaderboardRecord, TokenRecord
 from shared.wiring import Deps
 
@@ -59,13 +60,15 @@ def principal_from(record: TokenRecord | None, *, now: datetime | None = None) -
         raise Unauthenticated(
             f"the API token expired at {record.expires_at.isoformat()}", code="token_expired"
         )
-    return Principal(
+    principal = Principal(
         token_id=record.id,
         kind=record.kind,
         workspace_id=record.workspace_id,
         scopes=effective_scopes(record.scopes),
         leaderboard_id=record.leaderboard_id,
     )
+    check_caller(principal)  # a browser's origin must be allowed for this token (CORS)
+    return principal
 
 
 def authenticate(deps: Deps, token: str | None) -> Principal:

@@ -47,6 +47,12 @@ class TtlCache:
         with self._lock:
             return {"found": len(self._found), "missing": len(self._missing)}
 
+    def drop(self, key: Any) -> None:
+        """Forget ``key`` (found or missing): the next ``get`` loads it."""
+        with self._lock:
+            self._found.drop(key)
+            self._missing.drop(key)
+
     def clear(self) -> None:
         with self._lock:
             self._found.clear()

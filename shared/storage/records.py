@@ -21,6 +21,10 @@ class WorkspaceRecord(BaseModel):
     name: str
     plan: str = "free"
     created_at: datetime
+    # Browser origins allowed to call with this workspace's tokens (CORS), and per PUSH
+    # leaderboard the origins allowed to call its push endpoint only (``services.origins``).
+    allowed_origins: list[str] = Field(default_factory=list)
+    push_origins: dict[str, list[str]] = Field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -28,6 +32,8 @@ class WorkspaceRecord(BaseModel):
             "name": self.name,
             "plan": self.plan,
             "created_at": iso(self.created_at),
+            "allowed_origins": list(self.allowed_origins),
+            "push_origins": {lb: list(origins) for lb, origins in self.push_origins.items()},
         }
 
 

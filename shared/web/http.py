@@ -42,8 +42,9 @@ from shared.errors import (
     ValidationFailed,
     error_body,
 )
+from shared.services import origins
 from shared.settings import get_settings
-from shared.web import request_log
+from shared.web import cors, request_log
 from shared.web.health import HEALTH_PATHS, LIVENESS_PATH, READINESS_PATH, liveness, readiness
 
 log = logging.getLogger("drgero.http")
@@ -66,12 +67,15 @@ class _Route:
 
 
 class Router:
-    def __init__(self, name: str, *, overhead_header: str | None = None) -> None:
+    def __init__(self, name: str, *, overhead_header: str | None = None, cors: bool = True) -> None:
         """``overhead_header``: name a header that every response carries with the time spent
-        here, minus what handlers report as spent upstream in ``flask.g.upstream_ms``."""
+        here, minus what handlers report as spent upstream in ``flask.g.upstream_ms``.
+        ``cors``: answer browsers (preflights and CORS headers, ``shared.web.cors``); the
+        private functions, which no browser calls, say False."""
         self.name = name
         self._routes: list[_Route] = []
         self._overhead_header = overhead_header
+        self._cors = cors
         # Served by every router, ahead of (and never shadowed by) its own routes.
         self._health = [
             _Route("GET", _compile(LIVENESS_PATH)[0], lambda _: liveness(name), 1),
@@ -103,7 +107,7 @@ class Router:
         started = time.perf_counter()
         context = request_log.context_of(request)
         with logs.request_context(context):
-            response = self._answer(request, context.request_id)
+            response = self._answer_browser(request, context.request_id)
             response.headers[request_log.REQUEST_ID_HEADER] = context.request_id
             if self._overhead_header:
                 spent = (time.perf_counter() - started) * 1000 - float(
@@ -115,6 +119,37 @@ class Router:
             # A streamed answer is produced after this returns: its lines belong to it too.
             response.response = request_log.in_context(response.response, context)
         return response
+
+    def _answer_browser(self, request: flask.Request, request_id: str) -> flask.Response:
+        """:meth:`_answer`, with CORS: preflights answered here, allowed origins decorated."""
+        if not self._cors or "Origin" not in request.headers:
+            return self._answer(request, request_id)
+        try:
+            if cors.is_preflight(request):
+                answer = cors.preflight(request, self._methods(request.path))
+                if answer is not None:
+                    return answer
+                return self._answer(request, request_id)  # no route here: the 404
+            decision = cors.decide(request)
+        except gexc.GoogleAPICallError:
+            log.exception("origin lookup failed")
+            return error_response(
+                Unavailable(
+                    "a storage service is unavailable; retry shortly", request_id=request_id
+                )
+            )
+        with origins.serving(decision):
+            response = self._answer(request, request_id)
+        cors.decorate(response, decision)
+        return response
+
+    def _methods(self, path: str) -> list[str]:
+        """The methods served at ``path`` (by its most literal templates), for a preflight."""
+        matches = [
+            route for route in [*self._health, *self._routes] if route.pattern.fullmatch(path)
+        ]
+        most_literal = max((route.literal_segments for route in matches), default=0)
+        return [route.method for route in matches if route.literal_segments == most_literal]
 
     def _answer(self, request: flask.Request, request_id: str) -> flask.Response:
         try:

@@ -239,6 +239,10 @@ def test_url_map_sends_each_route_to_its_function() -> None:
         ("StorageCleanupJob", importlib.import_module("functions.jobs").StorageCleanupJob),
         ("InferenceRequest", importlib.import_module("functions.inference").InferenceIn),
         ("ManualEvent", importlib.import_module("shared.services.leaderboards").ManualEventIn),
+        (
+            "WorkspaceSettingsPut",
+            importlib.import_module("shared.services.origins").WorkspaceSettingsPut,
+        ),
     ],
 )
 def test_request_schemas_match_the_models(schema_name: str, model: Any) -> None:
