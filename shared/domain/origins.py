@@ -17,7 +17,7 @@ from collections.abc import Iterable
 MAX_ORIGIN_CHARS = 2048
 _ORIGIN = re.compile(
     r"^(?P<scheme>https?)://(?P<host>\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)"
-    r"(?::(?P<port>[0-9]{1,5}))?$"
+    r"(?::(?P<port>[0-9]{1,5}))?"
 )
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
@@ -65,7 +65,7 @@ def normalise_origin(text: str) -> str:
         )
     if text.strip().lower() == "null":
         raise ValueError("'null' is refused: it is the origin of every sandboxed or file: page")
-    match = _ORIGIN.match(text.lower())
+    match = _ORIGIN.fullmatch(text.lower())
     if match is None:
         raise ValueError(
             f"{text!r} is not an origin: give scheme://host[:port] (http or https), with no"
