@@ -4,7 +4,8 @@ What a browser enforces (CORS above all: a blocked cross-origin ``fetch``, a pre
 stream read as it arrives) can only be shown by a browser. A test writes one HTML page whose
 ``<script>`` does its fetches and reports what it saw; ``run_in_browser`` serves that page from
 a local origin (``PageServer``), opens it in Chromium (driven by URL only: no selenium, no
-devtools protocol), waits for the page's report and returns it as a dict::
+devtools protocol), waits for the page's report and returns it as a dict (``open_page``
+returns the page's console too)::
 
     page = browser_page(f'''
         const pushed = await attempt("{api}/v1/push", {{method: "POST",
@@ -46,6 +47,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -154,11 +156,18 @@ PAGE_ERROR_KEY = "__page_error__"
 
 def browser_page(script_body: str, *, title: str = "browser test") -> str:
     """A page that runs ``script_body`` (the body of an async function returning the results,
-    which may use ``await`` and ``JS_HELPERS``) and reports its return value, or its error."""
+    which may use ``await`` and ``JS_HELPERS``) and reports its return value, or its error.
+
+    The helpers load in a script of their own, so that one that does not even parse (a typo in
+    ``script_body``) is reported at once by the error listener instead of timing out.
+    """
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title></head><body>
+<html><head><meta charset="utf-8"><title>{escape(title)}</title></head><body>
 <script>
 {JS_HELPERS}
+window.addEventListener("error", (event) => report({{{PAGE_ERROR_KEY}: String(event.message)}}));
+</script>
+<script>
 (async () => {{
 {script_body}
 }})().then(
@@ -181,16 +190,16 @@ class PageServer:
     """One local origin that serves test pages (``GET /page/<id>``) and takes their reports.
 
     ``POST /report`` belongs to the page named by the request's Referer (Chromium sends the full
-    URL same-origin), else to the page served last. Binds 127.0.0.1 on a free port; ``host``
-    only names the origin (``"localhost"`` is a different origin on the same machine).
+    URL same-origin), else to the page served last. Binds 127.0.0.1 on ``port`` (a free one by
+    default); ``host`` only names the origin (``"localhost"`` is another origin, same machine).
     A test that needs an allowed and a disallowed origin starts two servers.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self._pages: dict[str, _Page] = {}
         self._last: str | None = None
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self.origin = f"http://{host}:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -225,18 +234,20 @@ class PageServer:
         return page.html if page else None
 
     def take_report(self, referer: str | None, body: Any) -> bool:
+        """Keep the first report of the page ``referer`` names (else the last page served)."""
         with self._lock:
             page_id = _page_id(referer) if referer else None
             page = self._pages.get(page_id or self._last or "")
-        if page is None or page.reported.is_set():
-            return False
-        page.report = body
-        page.reported.set()
-        return True
+            if page is None or page.reported.is_set():
+                return False
+            page.report = body
+            page.reported.set()
+            return True
 
     def report_of(self, url: str, *, timeout: float) -> tuple[bool, Any]:
         """Wait up to ``timeout`` for the report of the page at ``url``: (arrived, report)."""
-        page = self._pages[_page_id(url) or ""]
+        with self._lock:
+            page = self._pages[_page_id(url) or ""]
         arrived = page.reported.wait(timeout)
         return arrived, page.report
 
@@ -283,11 +294,29 @@ def _handler_for(server: PageServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+@dataclass(frozen=True)
+class PageRun:
+    """What one page did in Chromium: its report and its console (``console.log`` lines and
+    Chromium's own messages, e.g. "... has been blocked by CORS policy: ...")."""
+
+    url: str
+    report: Any
+    console: list[str]
+
+
 def run_in_browser(
     html: str, *, server: PageServer | None = None, timeout: float = REPORT_TIMEOUT
 ) -> Any:
     """Open ``html`` in headless Chromium, served from ``server``'s origin (a fresh 127.0.0.1
-    origin when None), and return the JSON the page reports.
+    origin when None), and return the JSON the page reports. See ``open_page``."""
+    return open_page(html, server=server, timeout=timeout).report
+
+
+def open_page(
+    html: str, *, server: PageServer | None = None, timeout: float = REPORT_TIMEOUT
+) -> PageRun:
+    """Open ``html`` in headless Chromium, served from ``server``'s origin (a fresh 127.0.0.1
+    origin when None), wait for its report and stop Chromium.
 
     Fails the test (AssertionError with the tail of Chromium's stderr) when no report arrives
     within ``timeout`` seconds, when Chromium exits first, or when the page reports an error
@@ -296,7 +325,7 @@ def run_in_browser(
     executable = require_chromium()
     if server is None:
         with PageServer() as own:
-            return run_in_browser(html, server=own, timeout=timeout)
+            return open_page(html, server=own, timeout=timeout)
     url = server.add_page(html)
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         stderr_path = Path(profile) / "stderr.log"
@@ -313,7 +342,8 @@ def run_in_browser(
                 arrived, report, early_exit = _wait_for_report(server, url, process, timeout)
             finally:
                 _kill_group(process)
-        log = _stderr_tail(stderr_path)
+        lines = stderr_path.read_text(errors="replace").splitlines()
+    log = _stderr_tail(lines)
     if not arrived:
         why = (
             f"no report within {timeout:g} s from"
@@ -325,13 +355,18 @@ def run_in_browser(
         raise AssertionError(
             f"the page {url} failed: {report[PAGE_ERROR_KEY]}\nChromium's stderr ends with:\n{log}"
         )
-    return report
+    return PageRun(url=url, report=report, console=_console(lines))
 
 
-def _stderr_tail(path: Path) -> str:
-    lines = path.read_text(errors="replace").splitlines()
+def _stderr_tail(lines: list[str]) -> str:
     kept = [line for line in lines if not any(noise in line for noise in STDERR_NOISE)]
     return "\n".join(kept)[-STDERR_TAIL_CHARS:]
+
+
+def _console(lines: list[str]) -> list[str]:
+    # [pid:tid:date:INFO:CONSOLE:line] "message", source: url (line)
+    marker = ":CONSOLE:"
+    return [line.split("] ", 1)[-1] for line in lines if marker in line]
 
 
 def _wait_for_report(

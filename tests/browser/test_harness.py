@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests import browser_support
-from tests.browser_support import PageServer, browser_page, run_in_browser
+from tests.browser_support import PageServer, browser_page, open_page, run_in_browser
 
 API_KEY = "harness-key"
 STREAM_EVENTS = 4
@@ -157,8 +157,9 @@ def test_the_allowed_origin_pushes_and_reads_a_stream_as_it_arrives(
 def test_another_origin_is_blocked_at_the_preflight_and_the_handler_never_runs(
     chromium: str, other_page_server: PageServer, api: CorsApi
 ) -> None:
-    report = run_in_browser(_push_and_stream_page(api.url), server=other_page_server)
+    run = open_page(_push_and_stream_page(api.url), server=other_page_server)
 
+    report = run.report
     assert report["origin"] == other_page_server.origin
     assert report["push"]["status"] is None
     assert report["push"]["error"] == "TypeError: Failed to fetch"
@@ -166,18 +167,33 @@ def test_another_origin_is_blocked_at_the_preflight_and_the_handler_never_runs(
     assert report["stream"]["count"] == 0
     assert api.preflights == 2  # the browser asked, once per request, and was refused
     assert api.handled == 0
+    blocked = [line for line in run.console if "has been blocked by CORS policy" in line]
+    assert len(blocked) == 2, run.console
 
 
-def test_a_page_that_throws_fails_the_test_with_its_error(chromium: str) -> None:
-    with pytest.raises(AssertionError, match=r"failed: Error: the page broke"):
-        run_in_browser(browser_page('throw new Error("the page broke");'))
+@pytest.mark.parametrize(
+    ("script", "error"),
+    [
+        ('throw new Error("the page broke");', "Error: the page broke"),
+        ("const broken = ;", "Uncaught SyntaxError"),
+    ],
+    ids=["throws", "does-not-parse"],
+)
+def test_a_page_that_fails_fails_the_test_at_once_with_its_error(
+    chromium: str, script: str, error: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match=f"failed: {error}"):
+        run_in_browser(browser_page(script))
+    assert time.monotonic() - started < browser_support.REPORT_TIMEOUT / 2
 
 
 def test_a_page_that_never_reports_fails_the_test_with_chromiums_stderr(chromium: str) -> None:
-    # The page's console goes to Chromium's stderr, which the failure quotes.
+    # The page's console goes to Chromium's stderr, which the failure quotes. The timeout
+    # leaves a loaded machine's Chromium time to start and run the page (~1.5 s when idle).
     page = '<!doctype html><script>console.log("the page ran but never reported")</script>'
-    with pytest.raises(AssertionError, match=r"no report within 1 s .*stderr ends with") as info:
-        run_in_browser(page, timeout=1)
+    with pytest.raises(AssertionError, match=r"no report within 5 s .*stderr ends with") as info:
+        run_in_browser(page, timeout=5)
     assert "the page ran but never reported" in str(info.value)
 
 
