@@ -8,11 +8,11 @@ devtools protocol), waits for the page's report and returns it as a dict (``open
 returns the page's console too)::
 
     page = browser_page(f'''
-        const pushed = await attempt("{api}/v1/push", {{method: "POST",
+        const pushed = await attempt("{api_url}/v1/push", {{method: "POST",
                                       headers: {{"X-API-Key": key}}, body: "[]"}});
         return {{pushed}};
     ''')
-    report = run_in_browser(page, server=allowed_site)
+    report = run_in_browser(page, server=page_server)  # the fixture of tests/browser
     assert report["pushed"]["status"] == 200
 
 The page's JS reports with ``fetch(location.origin + '/report', {method: 'POST', body:
