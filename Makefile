@@ -31,7 +31,7 @@ VENV_STAMP := $(VENV)/.installed
 TASKS_STAMP := $(TASKS_VENV)/.installed-$(TASKS_EMULATOR_VERSION)
 
 .PHONY: help venv tasks-venv dev dev-reset test lint fmt typecheck bench clean \
-	deploy deploy-plan deploy-check target-given mutation
+	deploy deploy-plan deploy-check target-given mutation browser
 
 help:
 	@echo "make dev | dev-reset | test | lint | fmt | bench | venv | tasks-venv | clean"
@@ -71,11 +71,24 @@ fmt: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-test: venv tasks-venv
+test: venv tasks-venv browser
 	@echo "== lint";  $(VENV)/bin/ruff check .
 	@echo "== format"; $(VENV)/bin/ruff format --check .
 	@echo "== types"; $(VENV)/bin/mypy
 	@echo "== tests"; $(PY) -m pytest -q
+
+# Headless Chromium for the browser (CORS) tests, tests/browser: Debian's package, installed when
+# missing and when this machine can (root with apt-get; `apt-get update` only when the install
+# fails, e.g. the CI image has no package lists). Never fails: without it those tests skip.
+browser:
+	@command -v chromium >/dev/null && exit 0; \
+	if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	  echo "== installing chromium for the browser tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	  || echo "chromium could not be installed: the browser tests will be skipped"; \
+	else echo "chromium is not installed (needs root and apt-get): the browser tests will be skipped"; fi
 
 bench: venv tasks-venv
 	@shopt -s nullglob; scripts=(bench/*.py); \
