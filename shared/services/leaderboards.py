@@ -246,6 +246,8 @@ def delete_leaderboard(deps: Deps, principal: Principal, leaderboard_id: str) ->
     for model in deps.candidates.all(record.id):  # their endpoint tokens live in the workspace
         if model["config"].get("secret_ref"):
             deps.secrets.delete(record.workspace_id, model["config"]["secret_ref"])
+    if workspace is not None and record.id in workspace.push_origins:
+        deps.origins.replace(record.workspace_id, forget_leaderboard=record.id)
     deps.leaderboards.delete_everything(record.id)
     deps.datasets.delete_prefix(f"datasets/{record.id}/")
     deps.datasets.delete_prefix(f"runs/{record.id}/")

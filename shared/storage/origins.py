@@ -54,10 +54,12 @@ class OriginRepo:
         self,
         workspace_id: str,
         *,
-        allowed: list[str] | None,
-        push: dict[str, list[str]] | None,
+        allowed: list[str] | None = None,
+        push: dict[str, list[str]] | None = None,
+        forget_leaderboard: str | None = None,
     ) -> WorkspaceRecord | None:
-        """Set the workspace's origins (``None``: keep that list as it is) and re-index them.
+        """Set the workspace's origins (``None``: keep that list as it is) and re-index them;
+        ``forget_leaderboard`` drops that leaderboard's ``push_origins`` (it is deleted).
 
         The previous grants are read in the same transaction, so two concurrent updates cannot
         leave an origin indexed that neither one's settings hold. Returns the updated
@@ -74,15 +76,21 @@ class OriginRepo:
             after = before.model_copy(
                 update={
                     "allowed_origins": before.allowed_origins if allowed is None else allowed,
-                    "push_origins": before.push_origins if push is None else push,
+                    "push_origins": {
+                        leaderboard_id: origins
+                        for leaderboard_id, origins in (
+                            before.push_origins if push is None else push
+                        ).items()
+                        if leaderboard_id != forget_leaderboard
+                    },
                 }
             )
             old, new = _grants(workspace_id, before), _grants(workspace_id, after)
             touched = sorted({origin for origin, _, _ in old ^ new})
             refs = [self._ref(origin) for origin in touched]
-            current = {
+            current = {  # (no read when nothing changes: a get of no documents is an error)
                 snap.id: snap.to_dict() or {}
-                for snap in self._db.get_all(refs, transaction=transaction)
+                for snap in (self._db.get_all(refs, transaction=transaction) if refs else ())
                 if snap.exists
             }
             for origin, origin_ref in zip(touched, refs, strict=True):

@@ -232,3 +232,17 @@ def test_the_settings_are_for_admins_and_bounded(board, deps):
 def test_private_functions_answer_no_browser(stack):
     answer = _preflight(stack, "/internal/tasks/evaluate-shard", PAGE)
     assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_deleting_a_leaderboard_forgets_its_push_origins(stack, board):
+    api, lb = board
+    origin = _origin()
+    kept = api.create_push_leaderboard()
+    _allow(api, push_origins={lb: [origin], kept: [origin]})
+    assert api.delete(f"/v1/leaderboard/{lb}").status_code == 204
+    settings = api.get("/v1/workspace").json()
+    assert settings["push_origins"] == {kept: [origin]}
+    # What the admin reads back can be sent back as it is.
+    again = api.http.put("/v1/workspace", json={"push_origins": settings["push_origins"]})
+    assert again.status_code == 200, again.text
+    assert _preflight(stack, f"/v1/leaderboard/{kept}/dataset/push", origin).status_code == 204
