@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from shared.clock import utcnow
 from tests.errors import assert_error
 from tests.inference_support import fetch_trace, infer
 from tests.runs_support import (
@@ -302,21 +304,28 @@ def test_a_ranking_is_marked_stale_when_the_configuration_changes(board):
 
 
 def test_concurrent_adds_never_pass_the_candidate_limit(board, deps):
-    """The limit check and the add are committed on the leaderboard as read: exact."""
+    """The limit check and the add are committed on the leaderboard as read: exact. The
+    leaderboard is filled to four below the limit, then eight adds race for the four slots."""
     api, lb = board
     cap = deps.settings.max_candidates_per_leaderboard
-    present = len(api.get(f"/v1/leaderboard/{lb}/models").json()["items"])
-    models = add_models(*({"id": unique("cap/m")} for _ in range(cap - present + 4)))
-    body = lambda m: {"platform": "openrouter", "model_id": m}  # noqa: E731
+    filler = [
+        {"id": f"m_fill{i:02d}", "label": f"fill {i}", "platform": "openrouter",
+         "config": {"platform": "openrouter", "model_id": f"fill/{uuid.uuid4().hex}"},
+         "source": "manual", "reason": None, "published": None, "added_at": utcnow(),
+         "added_by": "test"}
+        for i in range(cap - 4)
+    ]  # fmt: skip
+    commit_behind_the_api(deps, *(deps.candidates.add(lb, model) for model in filler))
+    models = add_models(*({"id": unique("cap/m")} for _ in range(8)))
+
+    def add(model: str):
+        body = {"platform": "openrouter", "model_id": model}
+        return api.post(f"/v1/leaderboard/{lb}/models", json=body)
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(
-            pool.map(lambda m: api.post(f"/v1/leaderboard/{lb}/models", json=body(m)), models)
-        )
+        answers = list(pool.map(add, models))
     statuses = sorted(a.status_code for a in answers)
-    assert statuses.count(201) == cap - present, statuses
+    assert statuses == [201] * 4 + [409] * 4, statuses
     assert len(api.get(f"/v1/leaderboard/{lb}/models").json()["items"]) == cap
-    assert all(
-        a.json()["error"]["code"] == "candidate_limit_reached"
-        for a in answers
-        if a.status_code == 409
-    )
+    refused = [a.json()["error"]["code"] for a in answers if a.status_code == 409]
+    assert refused == ["candidate_limit_reached"] * 4
