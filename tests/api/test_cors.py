@@ -152,6 +152,10 @@ def test_a_token_of_another_workspace_cannot_use_an_origin_it_did_not_allow(
     refused = other.get("/v1/workspace", headers={"Origin": origin})
     assert_error(refused, 403, "origin_not_allowed")
     assert "Access-Control-Allow-Origin" not in refused.headers
+    chat = {"model": "leaderboard/anything", "messages": [{"role": "user", "content": "hi"}]}
+    inferred = other.post("/v1/chat/completions", json=chat, headers={"Origin": origin})
+    assert_error(inferred, 403, "origin_not_allowed")
+    assert "Access-Control-Allow-Origin" not in inferred.headers
     other_lb = other.create_push_leaderboard()
     assert_error(_preflight(stack, f"/v1/leaderboard/{other_lb}/dataset/push", origin), 403)
     before = _counts(other, other_lb)
