@@ -29,7 +29,7 @@ from shared.services.storage_cleanup import clean_storage
 from shared.web.http import Router, parse
 from shared.web.internal import require_internal
 
-router = Router("jobs", cors=False)  # called by Cloud Tasks / Scheduler only
+router = Router("jobs", private=True)
 
 
 @router.route("POST", "/internal/jobs/consolidate-due")

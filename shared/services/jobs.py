@@ -6,8 +6,7 @@ import logging
 from typing import Any
 
 from shared.clock import utcnow
-from shared.services.push import CONSOLIDATE_TASK_PATH
-from shared.tasks.queue import task_name
+from shared.tasks.messages import Consolidate, task_name
 from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
@@ -19,8 +18,7 @@ def enqueue_due_consolidations(deps: Deps) -> dict[str, Any]:
     enqueued = 0
     for leaderboard_id, due_at in due:
         enqueued += deps.tasks.enqueue(
-            path=CONSOLIDATE_TASK_PATH,
-            payload={"leaderboard_id": leaderboard_id, "reason": "every_hours"},
+            Consolidate(leaderboard_id=leaderboard_id, reason="every_hours"),
             name=task_name("consolidate", leaderboard_id, "due", str(int(due_at.timestamp()))),
         )
     return {"due": len(due), "enqueued": enqueued}

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.domain.origins import normalise_origin
 from shared.domain.tokens import Scope
-from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.services.hotcache import TtlCache
 from shared.storage.origins import OriginGrant
 from shared.wiring import Deps
@@ -95,13 +95,13 @@ def put_workspace(deps: Deps, principal: Principal, body: WorkspaceSettingsPut) 
     for leaderboard_id in body.push_origins or {}:
         leaderboard = deps.leaderboards.get(leaderboard_id)
         if leaderboard is None or leaderboard.workspace_id != principal.workspace_id:
-            raise ValidationFailed(
+            raise NotFound(
                 f"push_origins names {leaderboard_id!r}, not a leaderboard of this workspace",
                 code="leaderboard_not_found",
                 field=f"push_origins.{leaderboard_id}",
             )
         if not leaderboard.is_push:
-            raise ValidationFailed(
+            raise Conflict(
                 f"leaderboard {leaderboard_id} reads a GET dataset: it has no push endpoint",
                 code="not_a_push_dataset",
                 field=f"push_origins.{leaderboard_id}",

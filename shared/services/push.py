@@ -48,12 +48,10 @@ from shared.storage import idempotency
 from shared.storage.ids import is_storable_id
 from shared.storage.push_store import TOTAL_FIELDS, chunk_rows
 from shared.storage.records import LeaderboardRecord
-from shared.tasks.queue import task_name
+from shared.tasks.messages import Consolidate, task_name
 from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
-
-CONSOLIDATE_TASK_PATH = "/internal/tasks/consolidate"
 
 
 @dataclass(frozen=True)
@@ -393,8 +391,7 @@ def _maybe_enqueue(deps: Deps, leaderboard: LeaderboardRecord, pending: int) -> 
     version = leaderboard.dataset_version.version if leaderboard.dataset_version else 0
     try:
         return deps.tasks.enqueue(
-            path=CONSOLIDATE_TASK_PATH,
-            payload={"leaderboard_id": leaderboard.id, "reason": "every_events"},
+            Consolidate(leaderboard_id=leaderboard.id, reason="every_events"),
             name=task_name("consolidate", leaderboard.id, f"v{version}"),
         )
     except gexc.GoogleAPICallError:

@@ -24,10 +24,8 @@ from shared.domain.rows import Row
 from shared.errors import DrGeroError
 from shared.services.get_datasets import read_get_dataset
 from shared.services.runs import fail_run
-from shared.tasks.queue import task_name
+from shared.tasks.messages import EvaluateShard
 from shared.wiring import Deps
-
-EVALUATE_TASK_PATH = "/internal/tasks/evaluate-shard"
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +73,9 @@ def prepare_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
     for model_id in models:
         for shard in range(shards):
             deps.tasks.enqueue(
-                path=EVALUATE_TASK_PATH,
-                payload={
-                    "leaderboard_id": leaderboard_id,
-                    "run_id": run_id,
-                    "model_id": model_id,
-                    "shard": shard,
-                },
-                name=task_name("run", run_id, model_id, str(shard)),
+                EvaluateShard(
+                    leaderboard_id=leaderboard_id, run_id=run_id, model_id=model_id, shard=shard
+                )
             )
     return {"status": "prepared", "shards": shards, "models": len(models), "rows": pinned["rows"]}
 

@@ -36,11 +36,10 @@ from shared.services.models import endpoint_key, public_model, published_figures
 from shared.services.run_guard import leaderboard_snapshot, on_leaderboard_as_read, snapshot_parts
 from shared.storage.records import LeaderboardRecord
 from shared.storage.runs import ACTIVE
-from shared.tasks.queue import task_name
+from shared.tasks.messages import PrepareRun
 from shared.wiring import Deps
 
 Source = Literal["manual", "schedule", "dataset_improvement"]
-PREPARE_TASK_PATH = "/internal/tasks/prepare-run"
 
 
 class RunCreate(BaseModel):
@@ -87,11 +86,7 @@ def start_run(
         return run
 
     run = on_leaderboard_as_read(deps, leaderboard, attempt)
-    deps.tasks.enqueue(
-        path=PREPARE_TASK_PATH,
-        payload={"leaderboard_id": leaderboard.id, "run_id": run["id"]},
-        name=task_name("run", run["id"], "prepare"),
-    )
+    deps.tasks.enqueue(PrepareRun(leaderboard_id=leaderboard.id, run_id=run["id"]))
     return run
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -27,16 +26,10 @@ from google.cloud import tasks_v2
 
 from shared.providers.google_identity import IdTokenSource
 from shared.settings import Settings
+from shared.tasks.messages import TaskMessage
 from shared.tasks.urls import internal_target
 
 log = logging.getLogger(__name__)
-
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def task_name(*parts: str) -> str:
-    """A valid, deterministic task id built from ``parts``."""
-    return _NAME_UNSAFE.sub("-", "-".join(parts))[:450]
 
 
 def build_task(
@@ -83,11 +76,16 @@ class TaskQueue:
             IdTokenSource(url=settings.dev_id_token_url) if settings.dev_id_token_url else None
         )
 
-    def enqueue(self, *, path: str, payload: dict[str, Any], name: str | None = None) -> bool:
-        """Create a task POSTing ``payload`` to ``path``; False when the name was taken."""
+    def enqueue(self, message: TaskMessage, *, name: str | None = None) -> bool:
+        """Create the task that delivers ``message`` to its path, named ``name`` or the
+        message's own name; False when the name was taken (already enqueued)."""
         settings = self._settings
         task = build_task(
-            settings, path=path, payload=payload, name=name, bearer_token=self._bearer_token()
+            settings,
+            path=message.path,
+            payload=message.model_dump(mode="json"),
+            name=name or message.default_name(),
+            bearer_token=self._bearer_token(),
         )
         try:
             self._client().create_task(parent=settings.tasks_queue, task=task)

@@ -67,15 +67,19 @@ class _Route:
 
 
 class Router:
-    def __init__(self, name: str, *, overhead_header: str | None = None, cors: bool = True) -> None:
+    def __init__(
+        self, name: str, *, overhead_header: str | None = None, private: bool = False
+    ) -> None:
         """``overhead_header``: name a header that every response carries with the time spent
         here, minus what handlers report as spent upstream in ``flask.g.upstream_ms``.
-        ``cors``: answer browsers (preflights and CORS headers, ``shared.web.cors``); the
-        private functions, which no browser calls, say False."""
+        ``private``: the function is called by Cloud Tasks and Cloud Scheduler only. No browser
+        calls it (no CORS), and a permanent Google API error drops the task (200, logged with
+        its reason) instead of asking for a retry that would fail the same way."""
         self.name = name
         self._routes: list[_Route] = []
         self._overhead_header = overhead_header
-        self._cors = cors
+        self._cors = not private
+        self._private = private
         # Served by every router, ahead of (and never shadowed by) its own routes.
         self._health = [
             _Route("GET", _compile(LIVENESS_PATH)[0], lambda _: liveness(name), 1),
@@ -160,12 +164,26 @@ class Router:
             return http_error_response(exc, request)
         except ValidationError as exc:
             return error_response(validation_error(exc))
-        except gexc.GoogleAPICallError:
-            log.exception("storage call failed")
-            return error_response(
-                Unavailable(
-                    "a storage service is unavailable; retry shortly", request_id=request_id
+        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+            if is_transient(exc):
+                log.exception("storage call failed")
+                return error_response(
+                    Unavailable(
+                        "a storage service is unavailable; retry shortly", request_id=request_id
+                    )
                 )
+            if self._private:  # the same call would fail again: drop the task, say why
+                log.exception(
+                    "dropping %s %s: permanent %s", request.method, request.path,
+                    type(exc).__name__,
+                )  # fmt: skip
+                return json_response(
+                    {"status": "dropped", "reason": "permanent_error",
+                     "error": type(exc).__name__, "request_id": request_id}
+                )  # fmt: skip
+            log.exception("storage call failed permanently")
+            return error_response(
+                DrGeroError("internal error; quote the request id", request_id=request_id)
             )
         except Exception:
             log.exception("unhandled error")
@@ -192,6 +210,27 @@ class Router:
                 allowed=sorted(allowed),
             )
         raise NotFound(f"no endpoint at {request.method} {path}")
+
+
+# Google API failures worth a retry: the service was down, busy or slow, or a transaction lost
+# a race. Anything else (an invalid argument, a missing index, a permission) fails the same way
+# every time.
+TRANSIENT_ERRORS = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.Aborted,
+    gexc.InternalServerError,
+    gexc.TooManyRequests,
+    gexc.BadGateway,
+    gexc.GatewayTimeout,
+    gexc.Unknown,
+    gexc.RetryError,
+)
+
+
+def is_transient(exc: Exception) -> bool:
+    """Whether a Google API failure may succeed when tried again."""
+    return isinstance(exc, TRANSIENT_ERRORS)
 
 
 def _compile(template: str) -> tuple[re.Pattern[str], int]:

@@ -228,7 +228,7 @@ def test_the_settings_are_for_admins_and_bounded(board, deps):
     )
     assert error["max_origins"] == cap
     unknown = api.http.put("/v1/workspace", json={"push_origins": {"nope": [PAGE]}})
-    assert_error(unknown, 422, "leaderboard_not_found")
+    assert_error(unknown, 404, "leaderboard_not_found")
     not_a_list = api.http.put("/v1/workspace", json={"allowed_origins": PAGE})
     assert_error(not_a_list, 422, "validation_failed")
 

@@ -17,6 +17,7 @@ import pytest
 
 from shared.errors import Conflict
 from shared.services.consolidation import consolidate
+from shared.tasks.messages import Consolidate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -269,9 +270,7 @@ def test_the_same_task_enqueued_twice_through_cloud_tasks_counts_once(workspace,
     api.push(lb, [{"input": f"q{i}"} for i in range(6)])
     for _ in range(2):  # the emulator delivers both (Cloud Tasks would drop the second name)
         deps.tasks.enqueue(
-            path="/internal/tasks/consolidate",
-            payload={"leaderboard_id": lb, "reason": "test"},
-            name=f"consolidate-{lb}-twice",
+            Consolidate(leaderboard_id=lb, reason="test"), name=f"consolidate-{lb}-twice"
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

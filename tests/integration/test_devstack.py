@@ -47,6 +47,7 @@ from devstack.scheduler import (
 )
 from shared.providers.google_identity import IdTokenSource
 from shared.settings import Settings
+from shared.tasks.messages import Consolidate
 from shared.tasks.queue import TaskQueue
 from shared.web.routes import DEFAULT_FUNCTION, function_for_path, targets
 from simulator.server import Simulator
@@ -451,7 +452,7 @@ def test_the_task_queue_sends_a_local_id_token_for_the_serving_function(
         tasks_service_account=LOCAL_TASKS_ACCOUNT,
     )
     queue = TaskQueue(lambda: tasks_client(emulators), settings)
-    assert queue.enqueue(path="/internal/tasks/consolidate", payload={"leaderboard_id": "lb9"})
+    assert queue.enqueue(Consolidate(leaderboard_id="lb9"))
     [delivered] = app.wait_for(1)
     assert delivered["path"] == "/fn-worker/internal/tasks/consolidate"
     claims = _verified(delivered["headers"], token_stand_in)

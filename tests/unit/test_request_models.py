@@ -17,6 +17,8 @@ MODULES = [
     judge, leaderboards, models, schedule, scoring,
     accounts, integrations, reviews, runs, selection, workspace_models,
     importlib.import_module("shared.services.leaderboards"),
+    importlib.import_module("shared.services.origins"),
+    importlib.import_module("shared.tasks.messages"),
     *(importlib.import_module(f"functions.{name}")
       for name in ("inference", "worker", "consolidation", "runs")),
 ]  # fmt: skip
@@ -53,7 +55,8 @@ def refused(model: type[BaseModel], field: str, value: Any) -> bool:
 
 def test_the_models_are_found() -> None:
     names = {model.__name__ for model in request_models()}
-    assert {"LeaderboardCreate", "ApiTokenCreate", "ReviewSubmit", "ChatIn", "ShardTask"} <= names
+    assert {"LeaderboardCreate", "ApiTokenCreate", "ReviewSubmit", "ChatIn"} <= names
+    assert {"EvaluateShard", "PrepareRun", "Consolidate", "WorkspaceSettingsPut"} <= names
 
 
 @pytest.mark.parametrize("model", request_models(), ids=lambda m: m.__name__)
