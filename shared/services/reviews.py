@@ -15,6 +15,7 @@ from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import iso, utcnow
+from shared.domain.run_status import RunStatus
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
@@ -117,7 +118,7 @@ def _human_run(
         raise NotFound(f"run {run_id} not found", code="run_not_found")
     if run["leaderboard_config"]["evaluation"].get("type") != "human":
         raise ValidationFailed("this run is not human-evaluated", code="not_a_human_run")
-    if run["status"] != "completed":
+    if run["status"] != RunStatus.COMPLETED:
         raise Conflict(
             f"the run is {run['status']}: reviews open when its model calls finish",
             code="run_not_completed",

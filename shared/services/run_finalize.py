@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.clock import utcnow
 from shared.domain.ranking import RowResult, rank_models
+from shared.domain.run_status import RunStatus
 from shared.services import selection
 from shared.wiring import Deps
 
@@ -89,7 +90,7 @@ def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]
     """Complete the run if all its shards are counted; its ranking, or None if not done here."""
     step = _Steps(deps, leaderboard_id, run_id)
     run = deps.runs.get(leaderboard_id, run_id)
-    if run is None or run["status"] != "running" or run.get("shards_total") is None:
+    if run is None or run["status"] != RunStatus.RUNNING or run.get("shards_total") is None:
         return None
     if (run.get("shards_done") or 0) < run["shards_total"]:
         return None  # a shard is still being evaluated
@@ -118,7 +119,7 @@ def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]
         leaderboard_id,
         run_id,
         fields={
-            "status": "completed",
+            "status": RunStatus.COMPLETED,
             "active": False,
             "finished_at": finished,
             "ranking": ranking,

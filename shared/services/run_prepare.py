@@ -21,6 +21,7 @@ from typing import Any
 
 from shared.clock import utcnow
 from shared.domain.rows import Row
+from shared.domain.run_status import RunStatus
 from shared.errors import DrGeroError
 from shared.services.get_datasets import read_get_dataset
 from shared.services.runs import fail_run
@@ -38,8 +39,8 @@ def prepare_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
     started = deps.runs.transition(
         leaderboard_id,
         run_id,
-        allowed=("queued",),
-        fields={"status": "running", "started_at": utcnow()},
+        allowed=(RunStatus.QUEUED,),
+        fields={"status": RunStatus.RUNNING, "started_at": utcnow()},
     )
     if not started:
         return {"status": "dropped", "reason": "run is not queued (already prepared or ended)"}

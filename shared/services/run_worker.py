@@ -32,6 +32,7 @@ from shared.domain.judge import (
 )
 from shared.domain.prompts import render_task, task_messages
 from shared.domain.rows import Row
+from shared.domain.run_status import RunStatus
 from shared.domain.scoring import ExactConfig, score_exact
 from shared.providers.base import ChatRequest, Completion, Endpoint, UnusableEndpoint
 from shared.providers.errors import MissingCredentials, ProviderError
@@ -59,7 +60,7 @@ def evaluate_shard(
     deps: Deps, leaderboard_id: str, run_id: str, model_id: str, shard: int
 ) -> dict[str, Any]:
     run = deps.runs.get(leaderboard_id, run_id)
-    if run is None or run["status"] != "running":
+    if run is None or run["status"] != RunStatus.RUNNING:
         return {"status": "dropped", "reason": f"run is {run['status'] if run else 'gone'}"}
     where = {"leaderboard_id": leaderboard_id, "model_id": model_id, "shard": shard}
     name = results_name(leaderboard_id, run_id, model_id, shard)
@@ -91,7 +92,7 @@ def evaluate_shard(
         # Counted before: if every shard is, the delivery that counted last may have died
         # before finalizing (which it answers with 5xx, so this may be its redelivery).
         again = deps.runs.get(leaderboard_id, run_id) or {}
-        if again.get("status") == "running" and again.get("shards_done", 0) >= total:
+        if again.get("status") == RunStatus.RUNNING and again.get("shards_done", 0) >= total:
             finalize_run(deps, leaderboard_id, run_id)
         return {"status": "duplicate"}
     if done >= total:
@@ -179,7 +180,7 @@ class _CancelWatch:
         if not self._stopped and time.monotonic() - self._checked > CANCEL_CHECK_SECONDS:
             self._checked = time.monotonic()
             run = self._deps.runs.get(*self._ids)
-            self._stopped = run is None or run["status"] != "running"
+            self._stopped = run is None or run["status"] != RunStatus.RUNNING
         return self._stopped
 
 

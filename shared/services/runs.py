@@ -25,6 +25,7 @@ from shared.domain.estimate import (
     estimate_run,
     estimate_tokens,
 )
+from shared.domain.run_status import ACTIVE, RunStatus
 from shared.domain.snapshot import candidates_digest, config_hash
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -35,7 +36,6 @@ from shared.services.integrations import openrouter_key
 from shared.services.models import endpoint_key, public_model, published_figures
 from shared.services.run_guard import leaderboard_snapshot, on_leaderboard_as_read, snapshot_parts
 from shared.storage.records import LeaderboardRecord
-from shared.storage.runs import ACTIVE
 from shared.tasks.messages import PrepareRun
 from shared.wiring import Deps
 
@@ -129,7 +129,7 @@ def _new_run(
         "leaderboard_id": leaderboard.id,
         "workspace_id": leaderboard.workspace_id,
         "source": source,
-        "status": "queued",
+        "status": RunStatus.QUEUED,
         "active": True,
         "requested_by": requested_by,
         "created_at": now,
@@ -183,7 +183,7 @@ def cancel_run(
         leaderboard.id,
         run_id,
         allowed=ACTIVE,
-        fields={"status": "cancelled", "active": False, "finished_at": utcnow(),
+        fields={"status": RunStatus.CANCELLED, "active": False, "finished_at": utcnow(),
                 "failure": {"reason": "cancelled", "by": principal.token_id}},
     )  # fmt: skip
     if not changed:
@@ -200,7 +200,7 @@ def fail_run(deps: Deps, leaderboard_id: str, run_id: str, reason: str, **detail
         leaderboard_id,
         run_id,
         allowed=ACTIVE,
-        fields={"status": "failed", "active": False, "finished_at": utcnow(),
+        fields={"status": RunStatus.FAILED, "active": False, "finished_at": utcnow(),
                 "failure": {"reason": reason, **detail}},
     )  # fmt: skip
     deps.runs.release_lock(leaderboard_id, run_id)

@@ -17,8 +17,8 @@ from typing import Any
 from google.cloud import firestore
 
 from shared.domain.cleanup import BoardState, CurrentVersion, RunState
+from shared.domain.run_status import ACTIVE
 from shared.storage.leaderboards import LEADERBOARDS
-from shared.storage.runs import ACTIVE
 
 CURSORS = "_cleanup"
 

@@ -25,12 +25,12 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from shared.domain.run_status import RunStatus
 from shared.storage.ids import is_storable_id
 from shared.storage.leaderboards import LeaderboardChanged
 from shared.storage.limits import cut_by_size, document_size, fit_document
 from shared.storage.pagination import Page, fetch_page
 
-ACTIVE = ("queued", "running")
 # What a ranking needs of one row (``error`` is the error's code); kept in the shard's marker.
 SCORE_FIELDS = ("row_id", "score", "error", "latency_ms", "cost_usd", "judge_cost_usd")
 
@@ -219,7 +219,7 @@ class RunRepo:
         board_exists = True
         for _ in range(8):
             snap = ref.get()
-            if not snap.exists or snap.get("status") != "running":
+            if not snap.exists or snap.get("status") != RunStatus.RUNNING:
                 return False
             lock = lock_ref.get()
             batch = self._db.batch()
