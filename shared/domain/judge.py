@@ -79,6 +79,8 @@ Answer ONLY with a JSON object, no other text, exactly in this form:
 {{"score": <number>, "reason": "<one sentence>"}}"""
 
 _ANSWER_SNIPPET = 200
+# The judge of a judge evaluation that names none (the config's default, and the estimate's).
+DEFAULT_JUDGE_MODEL = "openai/gpt-4o-mini"
 
 
 class UnparseableJudgeAnswer(ValueError):
@@ -90,7 +92,7 @@ class JudgeConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    model: Annotated[str, Field(min_length=1)] = "openai/gpt-4o-mini"
+    model: Annotated[str, Field(min_length=1)] = DEFAULT_JUDGE_MODEL
     platform: Annotated[str, Field(min_length=1)] = "openrouter"
     rubric: str | None = None
     scale: Scale = "0-1"

@@ -44,6 +44,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.domain.estimate import estimate_tokens
+from shared.domain.pricing import Price
 from shared.domain.prompts import inference_messages, message_text, task_messages
 from shared.domain.tokens import Scope
 from shared.errors import (
@@ -575,17 +576,7 @@ def _build_endpoint(deps: Deps, call: Call, model: dict[str, Any]) -> Any:
 def _cost(model: dict[str, Any], completion: Completion) -> float | None:
     if completion.cost_usd is not None:
         return completion.cost_usd
-    published = model.get("published") or {}
-    pricing = model["config"].get("pricing") or {}
-    prompt = published.get("prompt_price_per_million", pricing.get("prompt_per_million"))
-    completion_price = published.get(
-        "completion_price_per_million", pricing.get("completion_per_million")
-    )
-    if prompt is None or completion_price is None or completion.prompt_tokens is None:
-        return None
-    return (
-        completion.prompt_tokens * prompt + (completion.completion_tokens or 0) * completion_price
-    ) / 1e6
+    return Price.of(model).cost(completion.prompt_tokens, completion.completion_tokens)
 
 
 def usage(completion: Completion | None) -> dict[str, int | None]:

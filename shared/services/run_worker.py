@@ -30,6 +30,7 @@ from shared.domain.judge import (
     judge_response_format,
     parse_judge_answer,
 )
+from shared.domain.pricing import Price
 from shared.domain.prompts import render_task, task_messages
 from shared.domain.rows import Row
 from shared.domain.run_status import RunStatus
@@ -206,17 +207,9 @@ def _judge(
     return _endpoint(deps, run, endpoint_config), config
 
 
-def _pricing(run: dict[str, Any], model_id: str) -> tuple[float | None, float | None]:
-    for model in run["model_configs"]:
-        if model["id"] == model_id:
-            published = model.get("published") or {}
-            pricing = model["config"].get("pricing") or {}
-            prompt = published.get("prompt_price_per_million", pricing.get("prompt_per_million"))
-            completion = published.get(
-                "completion_price_per_million", pricing.get("completion_per_million")
-            )
-            return prompt, completion
-    return None, None
+def _pricing(run: dict[str, Any], model_id: str) -> Price:
+    model: dict[str, Any] = next((m for m in run["model_configs"] if m["id"] == model_id), {})
+    return Price.of(model)
 
 
 def _call(deps: Deps, endpoint: Endpoint, request: ChatRequest) -> Completion:
@@ -229,15 +222,10 @@ def _call(deps: Deps, endpoint: Endpoint, request: ChatRequest) -> Completion:
     )
 
 
-def _cost(completion: Completion, pricing: tuple[float | None, float | None]) -> float | None:
+def _cost(completion: Completion, pricing: Price) -> float | None:
     if completion.cost_usd is not None:
         return completion.cost_usd
-    prompt, completion_price = pricing
-    if prompt is None or completion_price is None or completion.prompt_tokens is None:
-        return None
-    return (
-        completion.prompt_tokens * prompt + (completion.completion_tokens or 0) * completion_price
-    ) / 1e6
+    return pricing.cost(completion.prompt_tokens, completion.completion_tokens)
 
 
 def _evaluate_row(
@@ -247,7 +235,7 @@ def _evaluate_row(
     endpoint: Endpoint,
     evaluation: dict[str, Any],
     judge: tuple[Endpoint, JudgeConfig] | None,
-    pricing: tuple[float | None, float | None],
+    pricing: Price,
 ) -> dict[str, Any]:
     result: dict[str, Any] = dict.fromkeys(RESULT_FIELDS) | {
         "row_id": row.id,

@@ -25,6 +25,8 @@ from shared.domain.estimate import (
     estimate_run,
     estimate_tokens,
 )
+from shared.domain.judge import DEFAULT_JUDGE_MODEL
+from shared.domain.pricing import Price
 from shared.domain.run_status import ACTIVE, RunStatus
 from shared.domain.snapshot import candidates_digest, config_hash
 from shared.domain.tokens import Scope
@@ -337,7 +339,7 @@ def _judge_record(deps: Deps, leaderboard: LeaderboardRecord) -> dict[str, Any] 
         return None
     if evaluation.get("candidate_model_id"):
         return deps.candidates.get(leaderboard.id, evaluation["candidate_model_id"])
-    model_id = evaluation.get("model") or "openai/gpt-4o-mini"
+    model_id = evaluation.get("model") or DEFAULT_JUDGE_MODEL
     published = None
     key = openrouter_key(deps, leaderboard.workspace_id)
     if key:
@@ -358,7 +360,7 @@ def _cost_input(
 ) -> ModelCostInput:
     ours = measured.get(endpoint_key(model["config"])) or {}
     published = model.get("published") or {}
-    pricing = model["config"].get("pricing") or {}
+    price = Price.of(model)
     basis: LatencySource
     if ours.get("p50_ms") is not None:
         latency, basis = float(ours["p50_ms"]), "measured"
@@ -366,10 +368,7 @@ def _cost_input(
         latency, basis = float(published["latency_p50_ms"]), "published"
     else:
         latency, basis = DEFAULT_LATENCY_MS, "default"
-    prompt = published.get("prompt_price_per_million", pricing.get("prompt_per_million"))
-    completion = published.get(
-        "completion_price_per_million", pricing.get("completion_per_million")
-    )
+    prompt, completion = price.prompt_per_million, price.completion_per_million
     return ModelCostInput(
         model_id=model["id"],
         latency_ms=latency,
