@@ -55,6 +55,20 @@ def openrouter_key(deps: Deps, workspace_id: str) -> str | None:
     return fallback.get_secret_value() if fallback is not None else None
 
 
+def openrouter_catalog(deps: Deps, key: str) -> OpenRouterCatalog:
+    """The OpenRouter catalog client, with ``key`` (a workspace's, or one being checked)."""
+    return OpenRouterCatalog(
+        client=deps.http(), base_url=deps.settings.openrouter_base_url, api_key=key
+    )
+
+
+def workspace_catalog(deps: Deps, workspace_id: str) -> OpenRouterCatalog | None:
+    """The catalog as the workspace sees it (its own key, else the deployment's); None
+    without a key."""
+    key = openrouter_key(deps, workspace_id)
+    return openrouter_catalog(deps, key) if key else None
+
+
 def hf_token(deps: Deps, workspace_id: str) -> str | None:
     return deps.secrets.reveal(workspace_id, SECRET_NAMES["huggingface"])
 
@@ -133,10 +147,7 @@ def _check(deps: Deps, provider: str, secret: str) -> tuple[bool, str]:
     """(valid, a sentence about it); an unreachable provider is not the credential's fault."""
     try:
         if provider == "openrouter":
-            catalog = OpenRouterCatalog(
-                client=deps.http(), base_url=deps.settings.openrouter_base_url, api_key=secret
-            )
-            info = catalog.check_key()
+            info = openrouter_catalog(deps, secret).check_key()
             limit = "no limit" if info.limit is None else f"limit ${info.limit}"
             return True, f"key accepted ({limit}, used ${info.usage})"
         hub = HuggingFaceHub(client=deps.http(), endpoint=deps.settings.hf_endpoint, token=secret)

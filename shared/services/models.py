@@ -38,7 +38,7 @@ from shared.providers.http import endpoint_display
 from shared.providers.openrouter import CatalogModel, EndpointStats, OpenRouterCatalog
 from shared.services.auth import Principal, load_leaderboard
 from shared.services.endpoints import check_endpoint
-from shared.services.integrations import openrouter_key
+from shared.services.integrations import workspace_catalog
 from shared.services.run_guard import change_leaderboard, refuse_during_run
 from shared.storage.leaderboards import Change
 from shared.storage.records import LeaderboardRecord
@@ -201,16 +201,14 @@ def _require_enough_rows(deps: Deps, leaderboard: LeaderboardRecord) -> None:
 
 
 def _catalog(deps: Deps, workspace_id: str) -> OpenRouterCatalog:
-    key = openrouter_key(deps, workspace_id)
-    if key is None:
+    catalog = workspace_catalog(deps, workspace_id)
+    if catalog is None:
         raise ValidationFailed(
             "OpenRouter models need the workspace's OpenRouter key:"
             " PUT /v1/integrations/openrouter",
             code="openrouter_not_configured",
         )
-    return OpenRouterCatalog(
-        client=deps.http(), base_url=deps.settings.openrouter_base_url, api_key=key
-    )
+    return catalog
 
 
 def _catalog_models(catalog: OpenRouterCatalog) -> list[CatalogModel]:

@@ -32,9 +32,8 @@ from shared.domain.snapshot import candidates_digest, config_hash
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.providers.errors import ProviderError
-from shared.providers.openrouter import OpenRouterCatalog
 from shared.services.auth import Principal, load_leaderboard
-from shared.services.integrations import openrouter_key
+from shared.services.integrations import workspace_catalog
 from shared.services.models import endpoint_key, public_model, published_figures
 from shared.services.run_guard import leaderboard_snapshot, on_leaderboard_as_read, snapshot_parts
 from shared.storage.records import LeaderboardRecord
@@ -341,11 +340,8 @@ def _judge_record(deps: Deps, leaderboard: LeaderboardRecord) -> dict[str, Any] 
         return deps.candidates.get(leaderboard.id, evaluation["candidate_model_id"])
     model_id = evaluation.get("model") or DEFAULT_JUDGE_MODEL
     published = None
-    key = openrouter_key(deps, leaderboard.workspace_id)
-    if key:
-        catalog = OpenRouterCatalog(
-            client=deps.http(), base_url=deps.settings.openrouter_base_url, api_key=key
-        )
+    catalog = workspace_catalog(deps, leaderboard.workspace_id)
+    if catalog is not None:
         try:
             found = next((m for m in catalog.models() if m.id == model_id), None)
         except ProviderError:  # an estimate without the judge's price, not a failed run
