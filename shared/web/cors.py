@@ -62,6 +62,7 @@ def preflight(request: flask.Request, methods: list[str]) -> flask.Response | No
         return response
     requested = request.headers.get("Access-Control-Request-Headers")
     response = flask.Response(status=204)
+    del response.headers["Content-Type"]  # no body, so no type (Flask adds text/html)
     response.headers.update(
         {
             "Access-Control-Allow-Origin": decision.origin,
