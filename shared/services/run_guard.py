@@ -25,10 +25,10 @@ from shared.storage.leaderboards import Change, LeaderboardChanged
 from shared.storage.records import LeaderboardRecord
 from shared.wiring import Deps
 
-# Commits that meet another write of the leaderboard document (a run starting, a consolidation
-# flipping the dataset version) read again; this many tries, then 503.
 T = TypeVar("T")
 
+# Commits that meet another write of the leaderboard document (a run starting, a consolidation
+# flipping the dataset version) read again; this many tries, then 503 ``leaderboard_busy``.
 ATTEMPTS = 12
 BACKOFF_SECONDS = 0.01  # the first retry waits up to this long, each next one up to twice more
 MAX_BACKOFF_SECONDS = 0.5
