@@ -7,6 +7,7 @@ of the process. Tests that restart emulators call :func:`reset` to drop the cach
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -15,6 +16,7 @@ import httpx
 from google.cloud import firestore, storage, tasks_v2
 
 from shared.providers.google_identity import CertsLimits, GoogleCerts
+from shared.services.hotcache import Caches
 from shared.settings import Settings, get_settings
 from shared.storage.accounts import TokenRepo, WorkspaceRepo
 from shared.storage.datasets import DatasetStore
@@ -132,6 +134,11 @@ class Deps:
     writes: WriteBehind  # traces and spend that no response waits for, committed in batches
     http: Callable[[], httpx.Client]  # pooled client for model providers, built on first use
     checkpoints: Checkpoints = field(default_factory=Checkpoints)  # where tests stop the work
+    caches: Caches = field(default_factory=Caches)  # the hot-path caches of this instance
+    # Work done after an answer is sent (the inference feedback loop's pushes).
+    background: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="after")
+    )
 
 
 @lru_cache(maxsize=1)

@@ -53,11 +53,6 @@ class TtlCache:
             self._found.drop(key)
             self._missing.drop(key)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._found.clear()
-            self._missing.clear()
-
 
 class _Lru(OrderedDict[Any, tuple[float, Any]]):
     """Entries in use order (most recent last), at most ``limit`` of them. Not thread-safe."""
@@ -84,3 +79,20 @@ class _Lru(OrderedDict[Any, tuple[float, Any]]):
 
     def drop(self, key: Any) -> None:
         self.pop(key, None)
+
+
+class Caches:
+    """An instance's hot-path caches by name (tokens, leaderboards, origin grants, ...), each
+    built on first use. One lives in ``Deps``: a new ``Deps`` (``wiring.reset()``) starts cold."""
+
+    def __init__(self) -> None:
+        self._caches: dict[str, TtlCache] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, *, ttl: float, max_entries: int, max_misses: int) -> TtlCache:
+        with self._lock:
+            if name not in self._caches:
+                self._caches[name] = TtlCache(
+                    ttl=ttl, max_entries=max_entries, max_misses=max_misses
+                )
+            return self._caches[name]

@@ -36,7 +36,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +78,6 @@ FALLBACK_ERRORS = (UpstreamTimeout, UpstreamUnavailable, RateLimited)
 MIN_ATTEMPT_SECONDS = 0.05  # less time than this left: no attempt is worth starting
 LEASE_MARGIN_SECONDS = 30.0  # an idempotency claim outlives the request's deadline by this
 REDACTED = "[redacted]"
-_background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="inference-after")
-_caches: dict[str, TtlCache] = {}
 
 
 @dataclass
@@ -126,14 +123,13 @@ class Answer:
 
 
 def _cache(deps: Deps, name: str) -> TtlCache:
-    if name not in _caches:
-        settings = deps.settings
-        _caches[name] = TtlCache(
-            ttl=settings.inference_cache_seconds,
-            max_entries=settings.inference_cache_max_entries,
-            max_misses=settings.inference_cache_max_misses,
-        )
-    return _caches[name]
+    settings = deps.settings
+    return deps.caches.get(
+        f"inference:{name}",
+        ttl=settings.inference_cache_seconds,
+        max_entries=settings.inference_cache_max_entries,
+        max_misses=settings.inference_cache_max_misses,
+    )
 
 
 def authenticate(deps: Deps, token: str | None) -> tuple[Principal, str, TokenRecord]:
@@ -520,7 +516,7 @@ def _after(
     deps.writes.set(trace_ref, trace)
     feed = (call.leaderboard.inference or {}).get("feed_dataset") and call.leaderboard.is_push
     if feed and completion is not None and not completion.refusal and error is None:
-        _background.submit(_feed, deps, call, completion, model, str(trace["id"]))
+        deps.background.submit(_feed, deps, call, completion, model, str(trace["id"]))
     return str(trace["id"])
 
 

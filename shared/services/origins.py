@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 _LEADERBOARD_PATH = re.compile(r"^/v1/leaderboard/(?P<id>[^/]+)(?P<rest>/.*)?$")
 _PUSH_REST = re.compile(r"^/dataset/push/?$")
-_caches: dict[str, TtlCache] = {}
 
 
 class WorkspaceSettingsPut(BaseModel):
@@ -196,10 +195,10 @@ def check_caller(principal: Principal) -> None:
 
 
 def _cache(deps: Deps, name: str = "grants") -> TtlCache:
-    if name not in _caches:
-        _caches[name] = TtlCache(
-            ttl=deps.settings.cors_cache_seconds,
-            max_entries=deps.settings.inference_cache_max_entries,
-            max_misses=deps.settings.inference_cache_max_misses,
-        )
-    return _caches[name]
+    settings = deps.settings
+    return deps.caches.get(
+        f"origins:{name}",
+        ttl=settings.cors_cache_seconds,
+        max_entries=settings.inference_cache_max_entries,
+        max_misses=settings.inference_cache_max_misses,
+    )
