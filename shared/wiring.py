@@ -16,7 +16,7 @@ import httpx
 from google.cloud import firestore, storage, tasks_v2
 
 from shared.providers.google_identity import CertsLimits, GoogleCerts
-from shared.services.hotcache import Caches
+from shared.services.hotcache import Caches, TtlCache
 from shared.settings import Settings, get_settings
 from shared.storage.accounts import TokenRepo, WorkspaceRepo
 from shared.storage.datasets import DatasetStore
@@ -139,6 +139,15 @@ class Deps:
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="after")
     )
+
+    def cache(self, name: str, *, ttl: float) -> TtlCache:
+        """The hot-path cache ``name`` of this instance, bounded by the cache settings."""
+        return self.caches.get(
+            name,
+            ttl=ttl,
+            max_entries=self.settings.inference_cache_max_entries,
+            max_misses=self.settings.inference_cache_max_misses,
+        )
 
 
 @lru_cache(maxsize=1)

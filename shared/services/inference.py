@@ -123,13 +123,7 @@ class Answer:
 
 
 def _cache(deps: Deps, name: str) -> TtlCache:
-    settings = deps.settings
-    return deps.caches.get(
-        f"inference:{name}",
-        ttl=settings.inference_cache_seconds,
-        max_entries=settings.inference_cache_max_entries,
-        max_misses=settings.inference_cache_max_misses,
-    )
+    return deps.cache(f"inference:{name}", ttl=deps.settings.inference_cache_seconds)
 
 
 def authenticate(deps: Deps, token: str | None) -> tuple[Principal, str, TokenRecord]:

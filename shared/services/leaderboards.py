@@ -37,6 +37,7 @@ from shared.services.get_datasets import check_dataset_url, validate_get_dataset
 from shared.services.run_guard import (
     change_leaderboard,
     current_parts,
+    leaderboard_snapshot,
     ranking_freshness,
     refuse_during_run,
 )
@@ -156,9 +157,7 @@ def _dataset_draft(record: LeaderboardRecord, changes: dict[str, Any] | None) ->
 
 
 def _refuse_run_changes(record: LeaderboardRecord, fields: dict[str, Any]) -> None:
-    inference = record.inference or InferenceConfig().model_dump()
-    current = record.model_dump() | {"inference": inference}
-    parts = changed_run_parts(current, fields)
+    parts = changed_run_parts(leaderboard_snapshot(record), fields)
     if parts:
         refuse_during_run(record, "changing the " + ", the ".join(_PART_WORDS[p] for p in parts))
 

@@ -195,10 +195,4 @@ def check_caller(principal: Principal) -> None:
 
 
 def _cache(deps: Deps, name: str = "grants") -> TtlCache:
-    settings = deps.settings
-    return deps.caches.get(
-        f"origins:{name}",
-        ttl=settings.cors_cache_seconds,
-        max_entries=settings.inference_cache_max_entries,
-        max_misses=settings.inference_cache_max_misses,
-    )
+    return deps.cache(f"origins:{name}", ttl=deps.settings.cors_cache_seconds)
