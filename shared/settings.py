@@ -211,10 +211,10 @@ class Settings(BaseSettings):
     # for its answer before 409 idempotency_in_progress (with Retry-After): a worker thread
     # is not held for the first call's whole deadline.
     inference_idempotency_wait_seconds: float = Field(default=3.0, ge=0)
-    # Browser callers (CORS): how many origins a workspace may allow (``allowed_origins``, and
-    # each leaderboard's ``push_origins``), how long an instance trusts what it read of an
-    # origin's grants (an origin an admin removes is refused everywhere within this), and how
-    # long a browser may cache a preflight's answer (``Access-Control-Max-Age``).
+    # Browser callers (CORS): how many origins a workspace may allow in all (``allowed_origins``
+    # and every leaderboard's ``push_origins`` together), how long an instance trusts what it
+    # read of an origin's grants (an origin an admin removes is refused everywhere within
+    # this), and how long a browser may cache a preflight's answer (``Access-Control-Max-Age``).
     cors_max_origins: int = Field(default=50, ge=1, le=1000)
     cors_cache_seconds: float = Field(default=30.0, ge=0)
     cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)

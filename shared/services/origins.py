@@ -79,18 +79,24 @@ def _normalised(origins: list[str]) -> list[str]:
 
 def put_workspace(deps: Deps, principal: Principal, body: WorkspaceSettingsPut) -> dict[str, Any]:
     principal.require(Scope.WORKSPACE_ADMIN)
+    before = deps.workspaces.get(principal.workspace_id)
+    if before is None:
+        raise NotFound("workspace not found", code="workspace_not_found")
+    # One bound on everything the workspace would hold (each origin is one index write of the
+    # update's transaction, and each push_origins key one leaderboard read), checked before any.
     cap = deps.settings.cors_max_origins
-    lists = {"allowed_origins": body.allowed_origins or []} | {
-        f"push_origins.{lb}": origins for lb, origins in (body.push_origins or {}).items()
-    }
-    for where, origins in lists.items():
-        if len(origins) > cap:
-            raise ValidationFailed(
-                f"{where} lists {len(origins)} origins; a workspace allows at most {cap}",
-                code="too_many_origins",
-                field=where,
-                max_origins=cap,
-            )
+    allowed = before.allowed_origins if body.allowed_origins is None else body.allowed_origins
+    push = before.push_origins if body.push_origins is None else body.push_origins
+    total = len(allowed) + sum(len(origins) for origins in push.values())
+    if total > cap:
+        where = "allowed_origins" if len(allowed) > cap else "push_origins"
+        raise ValidationFailed(
+            f"the workspace would allow {total} origins in all (allowed_origins and every"
+            f" push_origins list); it may allow at most {cap}",
+            code="too_many_origins",
+            field=where,
+            max_origins=cap,
+        )
     for leaderboard_id in body.push_origins or {}:
         leaderboard = deps.leaderboards.get(leaderboard_id)
         if leaderboard is None or leaderboard.workspace_id != principal.workspace_id:
@@ -105,11 +111,10 @@ def put_workspace(deps: Deps, principal: Principal, body: WorkspaceSettingsPut) 
                 code="not_a_push_dataset",
                 field=f"push_origins.{leaderboard_id}",
             )
-    before = deps.workspaces.get(principal.workspace_id)
     updated = deps.origins.replace(
         principal.workspace_id, allowed=body.allowed_origins, push=body.push_origins
     )
-    if updated is None or before is None:
+    if updated is None:
         raise NotFound("workspace not found", code="workspace_not_found")
     cache = _cache(deps)
     for origin in {*before.allowed_origins, *updated.allowed_origins}.union(

@@ -250,3 +250,14 @@ def test_deleting_a_leaderboard_forgets_its_push_origins(stack, board):
     again = api.http.put("/v1/workspace", json={"push_origins": settings["push_origins"]})
     assert again.status_code == 200, again.text
     assert _preflight(stack, f"/v1/leaderboard/{kept}/dataset/push", origin).status_code == 204
+
+
+def test_the_origin_bound_counts_every_list_together(board, deps):
+    api, lb = board
+    cap = deps.settings.cors_max_origins
+    half = [f"https://p{i}.example.com" for i in range(cap // 2 + 1)]
+    _allow(api, allowed_origins=half)
+    refused = api.http.put("/v1/workspace", json={"push_origins": {lb: half}})
+    error = assert_error(refused, 422, "too_many_origins")
+    assert (error["field"], error["max_origins"]) == ("push_origins", cap)
+    assert api.get("/v1/workspace").json()["push_origins"] == {}  # nothing half-applied

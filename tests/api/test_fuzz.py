@@ -67,6 +67,7 @@ STATE_DEPENDENT_REFUSALS = frozenset(
         ("validation_failed", "schedule.cron", None),  # a cron that can fire (not ``0 0 31 2 *``)
         ("validation_failed", "schedule.timezone", None),  # an IANA zone name that exists
         ("validation_failed", "dataset", "is below daily_limit"),  # monthly >= daily
+        ("too_many_origins", None, None),  # origins in all lists together (and those stored)
     }
 )
 
