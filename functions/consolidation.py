@@ -10,18 +10,17 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from shared import wiring
 from shared.domain.tokens import Scope
 from shared.services.auth import authenticate, load_leaderboard
 from shared.services.consolidation import consolidate
 from shared.web.http import Router, bearer_token
+from shared.wiring import Deps
 
 router = Router("consolidation")
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/dataset/consolidate")
-def _consolidate_now(request: flask.Request, leaderboard_id: str) -> dict:
-    deps = wiring.deps()
+def _consolidate_now(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
     principal = authenticate(deps, bearer_token(request))
     load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
     result = consolidate(deps, leaderboard_id, reason="manual", actor_token_id=principal.token_id)

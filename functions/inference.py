@@ -24,11 +24,11 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared import wiring
 from shared.errors import BadRequest, DrGeroError, NotFound, error_body
 from shared.providers.base import ChatRequest
 from shared.services import inference, model_list
 from shared.web.http import Router, bearer_token, read_json
+from shared.wiring import Deps
 
 router = Router("inference", overhead_header="X-DrGero-Overhead-Ms")
 MODEL_PREFIX = "leaderboard/"
@@ -69,8 +69,9 @@ class ChatIn(BaseModel):
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/inference")
-def _infer(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[str, str]]:
-    deps = wiring.deps()
+def _infer(
+    request: flask.Request, deps: Deps, leaderboard_id: str
+) -> tuple[dict, int, dict[str, str]]:
     token = bearer_token(request)
     inference.authenticate(deps, token)  # who before what: a stranger learns nothing from a body
     raw = _body(deps, request)
@@ -114,8 +115,7 @@ def _infer_body(call: inference.Call, answer: inference.Answer) -> dict[str, Any
 
 
 @router.route("POST", "/v1/chat/completions")
-def _chat(request: flask.Request) -> Any:
-    deps = wiring.deps()
+def _chat(request: flask.Request, deps: Deps) -> Any:
     token = bearer_token(request)
     inference.authenticate(deps, token)
     raw = _body(deps, request)
@@ -271,8 +271,7 @@ def _call_headers(call: inference.Call, model: dict[str, Any], fallback: bool) -
 
 
 @router.route("GET", "/v1/models")
-def _models(request: flask.Request) -> dict:
-    deps = wiring.deps()
+def _models(request: flask.Request, deps: Deps) -> dict:
     principal, _, _ = inference.authenticate(deps, bearer_token(request))
     return model_list.list_models(
         deps, principal, after=request.args.get("after"), limit=request.args.get("limit")

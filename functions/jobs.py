@@ -18,7 +18,6 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import wiring
 from shared.domain.cleanup import STORED_ID
 from shared.services.jobs import (
     enqueue_due_consolidations,
@@ -28,27 +27,25 @@ from shared.services.jobs import (
 from shared.services.storage_cleanup import clean_storage
 from shared.web.http import Router, parse
 from shared.web.internal import require_internal
+from shared.wiring import Deps
 
 router = Router("jobs", private=True)
 
 
 @router.route("POST", "/internal/jobs/consolidate-due")
-def _consolidate_due(request: flask.Request) -> dict:
-    deps = wiring.deps()
+def _consolidate_due(request: flask.Request, deps: Deps) -> dict:
     require_internal(request, deps.settings, router.name)
     return enqueue_due_consolidations(deps)
 
 
 @router.route("POST", "/internal/jobs/runs-watchdog")
-def _runs_watchdog(request: flask.Request) -> dict:
-    deps = wiring.deps()
+def _runs_watchdog(request: flask.Request, deps: Deps) -> dict:
     require_internal(request, deps.settings, router.name)
     return fail_overdue_runs(deps)
 
 
 @router.route("POST", "/internal/jobs/scheduled-runs")
-def _scheduled_runs(request: flask.Request) -> dict:
-    deps = wiring.deps()
+def _scheduled_runs(request: flask.Request, deps: Deps) -> dict:
     require_internal(request, deps.settings, router.name)
     return start_scheduled_runs(deps)
 
@@ -61,8 +58,7 @@ class StorageCleanupJob(BaseModel):
 
 
 @router.route("POST", "/internal/jobs/storage-cleanup")
-def _storage_cleanup(request: flask.Request) -> dict:
-    deps = wiring.deps()
+def _storage_cleanup(request: flask.Request, deps: Deps) -> dict:
     require_internal(request, deps.settings, router.name)
     job = parse(StorageCleanupJob, request)
     return clean_storage(deps, leaderboard_id=job.leaderboard_id)

@@ -7,18 +7,19 @@ import time
 import flask
 import functions_framework
 
-from shared import wiring
 from shared.services.push import PushRequest, authorize_push
 from shared.services.push import push as push_rows
 from shared.web.http import Router, bearer_token, read_json
+from shared.wiring import Deps
 
 router = Router("push")
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/dataset/push")
-def _push(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[str, str]]:
+def _push(
+    request: flask.Request, deps: Deps, leaderboard_id: str
+) -> tuple[dict, int, dict[str, str]]:
     started = time.perf_counter()
-    deps = wiring.deps()
     key = request.headers.get("Idempotency-Key") or None
     authorized = authorize_push(deps, leaderboard_id, bearer_token(request), idempotency_key=key)
     body = read_json(request, max_bytes=deps.settings.push_max_body_bytes, allow_non_finite=True)

@@ -7,51 +7,51 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from shared import wiring
 from shared.domain.tokens import Scope
 from shared.errors import ValidationFailed
 from shared.services import ranking, reviews, runs
 from shared.web.caller import caller, paging
 from shared.web.http import Router, parse
+from shared.wiring import Deps
 
 router = Router("runs")
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs")
-def _start(request: flask.Request, leaderboard_id: str) -> tuple[dict, int]:
-    principal = caller(request, Scope.LEADERBOARDS_WRITE)
+def _start(request: flask.Request, deps: Deps, leaderboard_id: str) -> tuple[dict, int]:
+    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(runs.RunCreate, request)
-    return runs.start_run_for(wiring.deps(), principal, leaderboard_id, body), 202
+    return runs.start_run_for(deps, principal, leaderboard_id, body), 202
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs")
-def _list(request: flask.Request, leaderboard_id: str) -> dict:
-    return runs.list_runs(wiring.deps(), caller(request), leaderboard_id, **paging(request))
+def _list(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
+    return runs.list_runs(deps, caller(request, deps), leaderboard_id, **paging(request))
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}")
-def _get(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
-    return runs.get_run(wiring.deps(), caller(request), leaderboard_id, run_id)
+def _get(request: flask.Request, deps: Deps, leaderboard_id: str, run_id: str) -> dict:
+    return runs.get_run(deps, caller(request, deps), leaderboard_id, run_id)
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/cancel")
-def _cancel(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
-    return runs.cancel_run(wiring.deps(), caller(request), leaderboard_id, run_id)
+def _cancel(request: flask.Request, deps: Deps, leaderboard_id: str, run_id: str) -> dict:
+    return runs.cancel_run(deps, caller(request, deps), leaderboard_id, run_id)
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/ranking")
-def _ranking(request: flask.Request, leaderboard_id: str) -> dict:
-    return ranking.get_ranking(wiring.deps(), caller(request), leaderboard_id)
+def _ranking(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
+    return ranking.get_ranking(deps, caller(request, deps), leaderboard_id)
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/reviews")
-def _reviews(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
-    principal = caller(request)
+def _reviews(request: flask.Request, deps: Deps, leaderboard_id: str, run_id: str) -> dict:
+    principal = caller(request, deps)
     status = request.args.get("status") or None
     if status is not None and status not in ("pending", "reviewed"):
         raise ValidationFailed("status is pending or reviewed", code="invalid_status")
     return reviews.list_reviews(
-        wiring.deps(),
+        deps,
         principal,
         leaderboard_id,
         run_id,
@@ -61,10 +61,12 @@ def _reviews(request: flask.Request, leaderboard_id: str, run_id: str) -> dict:
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/reviews/{item_id}")
-def _review(request: flask.Request, leaderboard_id: str, run_id: str, item_id: str) -> dict:
-    principal = caller(request, Scope.LEADERBOARDS_WRITE)
+def _review(
+    request: flask.Request, deps: Deps, leaderboard_id: str, run_id: str, item_id: str
+) -> dict:
+    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(reviews.ReviewSubmit, request)
-    return reviews.submit_review(wiring.deps(), principal, leaderboard_id, run_id, item_id, body)
+    return reviews.submit_review(deps, principal, leaderboard_id, run_id, item_id, body)
 
 
 @functions_framework.http

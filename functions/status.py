@@ -5,17 +5,16 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from shared import wiring
 from shared.services.auth import authenticate
 from shared.services.status import dataset_status
 from shared.web.http import Router, bearer_token
+from shared.wiring import Deps
 
 router = Router("status")
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/status")
-def _status(request: flask.Request, leaderboard_id: str) -> dict:
-    deps = wiring.deps()
+def _status(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
     principal = authenticate(deps, bearer_token(request))
     return dataset_status(deps, principal, leaderboard_id)
 

@@ -26,7 +26,6 @@ import logging
 import flask
 import functions_framework
 
-from shared import wiring
 from shared.errors import Unavailable
 from shared.services.consolidation import ConsolidationBusy, consolidate
 from shared.services.run_prepare import prepare_run
@@ -34,30 +33,28 @@ from shared.services.run_worker import evaluate_shard
 from shared.tasks.messages import Consolidate, EvaluateShard, PrepareRun
 from shared.web.http import Router, parse
 from shared.web.internal import require_internal
+from shared.wiring import Deps
 
 log = logging.getLogger("drgero.worker")
 router = Router("worker", private=True)
 
 
 @router.route("POST", PrepareRun.path)
-def _prepare(request: flask.Request) -> dict:
-    deps = wiring.deps()
+def _prepare(request: flask.Request, deps: Deps) -> dict:
     require_internal(request, deps.settings, router.name)
     task = parse(PrepareRun, request)
     return prepare_run(deps, task.leaderboard_id, task.run_id)
 
 
 @router.route("POST", EvaluateShard.path)
-def _evaluate(request: flask.Request) -> dict:
-    deps = wiring.deps()
+def _evaluate(request: flask.Request, deps: Deps) -> dict:
     require_internal(request, deps.settings, router.name)
     task = parse(EvaluateShard, request)
     return evaluate_shard(deps, task.leaderboard_id, task.run_id, task.model_id, task.shard)
 
 
 @router.route("POST", Consolidate.path)
-def _consolidate(request: flask.Request) -> dict:
-    deps = wiring.deps()
+def _consolidate(request: flask.Request, deps: Deps) -> dict:
     require_internal(request, deps.settings, router.name)
     task = parse(Consolidate, request)
     if deps.leaderboards.get(task.leaderboard_id) is None:

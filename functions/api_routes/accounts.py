@@ -10,10 +10,10 @@ import flask
 import yaml
 
 from functions.api_routes import caller, paging, router
-from shared import wiring
 from shared.domain.tokens import Scope
 from shared.services import accounts, integrations, origins
 from shared.web.http import parse
+from shared.wiring import Deps
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
@@ -27,61 +27,59 @@ def openapi_json() -> bytes:
 
 
 @router.route("GET", "/v1/openapi.json")
-def _openapi(request: flask.Request) -> flask.Response:
+def _openapi(request: flask.Request, deps: Deps) -> flask.Response:
     return flask.Response(openapi_json(), mimetype="application/json")
 
 
 @router.route("GET", "/v1/workspace")
-def _workspace(request: flask.Request) -> dict:
-    return accounts.get_workspace(wiring.deps(), caller(request))
+def _workspace(request: flask.Request, deps: Deps) -> dict:
+    return accounts.get_workspace(deps, caller(request, deps))
 
 
 @router.route("PUT", "/v1/workspace")
-def _put_workspace(request: flask.Request) -> dict:
-    principal = caller(request, Scope.WORKSPACE_ADMIN)
-    return origins.put_workspace(
-        wiring.deps(), principal, parse(origins.WorkspaceSettingsPut, request)
-    )
+def _put_workspace(request: flask.Request, deps: Deps) -> dict:
+    principal = caller(request, deps, Scope.WORKSPACE_ADMIN)
+    return origins.put_workspace(deps, principal, parse(origins.WorkspaceSettingsPut, request))
 
 
 @router.route("POST", "/v1/tokens")
-def _create_token(request: flask.Request) -> tuple[dict, int]:
-    principal = caller(request, Scope.WORKSPACE_ADMIN)
+def _create_token(request: flask.Request, deps: Deps) -> tuple[dict, int]:
+    principal = caller(request, deps, Scope.WORKSPACE_ADMIN)
     body = parse(accounts.ApiTokenCreate, request)
-    return accounts.create_api_token(wiring.deps(), principal, body), 201
+    return accounts.create_api_token(deps, principal, body), 201
 
 
 @router.route("GET", "/v1/tokens")
-def _list_tokens(request: flask.Request) -> dict:
-    return accounts.list_tokens(wiring.deps(), caller(request), **paging(request))
+def _list_tokens(request: flask.Request, deps: Deps) -> dict:
+    return accounts.list_tokens(deps, caller(request, deps), **paging(request))
 
 
 @router.route("DELETE", "/v1/tokens/{token_id}")
-def _revoke_token(request: flask.Request, token_id: str) -> tuple[None, int]:
-    accounts.revoke_token(wiring.deps(), caller(request), token_id)
+def _revoke_token(request: flask.Request, deps: Deps, token_id: str) -> tuple[None, int]:
+    accounts.revoke_token(deps, caller(request, deps), token_id)
     return None, 204
 
 
 @router.route("GET", "/v1/integrations")
-def _integrations(request: flask.Request) -> dict:
-    return integrations.list_integrations(wiring.deps(), caller(request))
+def _integrations(request: flask.Request, deps: Deps) -> dict:
+    return integrations.list_integrations(deps, caller(request, deps))
 
 
 @router.route("PUT", "/v1/integrations/{provider}")
-def _put_integration(request: flask.Request, provider: str) -> dict:
-    principal = caller(request, Scope.WORKSPACE_ADMIN)
+def _put_integration(request: flask.Request, deps: Deps, provider: str) -> dict:
+    principal = caller(request, deps, Scope.WORKSPACE_ADMIN)
     body = parse(integrations.IntegrationPut, request)
-    return integrations.put_integration(wiring.deps(), principal, provider, body)
+    return integrations.put_integration(deps, principal, provider, body)
 
 
 @router.route("DELETE", "/v1/integrations/{provider}")
-def _delete_integration(request: flask.Request, provider: str) -> tuple[None, int]:
-    integrations.delete_integration(wiring.deps(), caller(request), provider)
+def _delete_integration(request: flask.Request, deps: Deps, provider: str) -> tuple[None, int]:
+    integrations.delete_integration(deps, caller(request, deps), provider)
     return None, 204
 
 
 @router.route("POST", "/v1/integrations/validate")
-def _validate_integrations(request: flask.Request) -> dict:
-    principal = caller(request, Scope.WORKSPACE_ADMIN)
+def _validate_integrations(request: flask.Request, deps: Deps) -> dict:
+    principal = caller(request, deps, Scope.WORKSPACE_ADMIN)
     body = parse(integrations.ValidateRequest, request)
-    return integrations.validate_integrations(wiring.deps(), principal, body)
+    return integrations.validate_integrations(deps, principal, body)

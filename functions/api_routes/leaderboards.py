@@ -5,69 +5,73 @@ from __future__ import annotations
 import flask
 
 from functions.api_routes import caller, paging, router
-from shared import wiring
 from shared.domain.leaderboards import LeaderboardCreate, LeaderboardUpdate
 from shared.domain.tokens import Scope
 from shared.errors import BadRequest
 from shared.services import accounts, leaderboards
 from shared.web.http import parse, stream_response
+from shared.wiring import Deps
 
 
 @router.route("POST", "/v1/leaderboards")
-def _create_leaderboard(request: flask.Request) -> tuple[dict, int]:
-    principal = caller(request, Scope.LEADERBOARDS_WRITE)
+def _create_leaderboard(request: flask.Request, deps: Deps) -> tuple[dict, int]:
+    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(LeaderboardCreate, request)
-    return leaderboards.create_leaderboard(wiring.deps(), principal, body), 201
+    return leaderboards.create_leaderboard(deps, principal, body), 201
 
 
 @router.route("GET", "/v1/leaderboards")
-def _list_leaderboards(request: flask.Request) -> dict:
-    return leaderboards.list_leaderboards(wiring.deps(), caller(request), **paging(request))
+def _list_leaderboards(request: flask.Request, deps: Deps) -> dict:
+    return leaderboards.list_leaderboards(deps, caller(request, deps), **paging(request))
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}")
-def _get_leaderboard(request: flask.Request, leaderboard_id: str) -> dict:
-    return leaderboards.get_leaderboard(wiring.deps(), caller(request), leaderboard_id)
+def _get_leaderboard(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
+    return leaderboards.get_leaderboard(deps, caller(request, deps), leaderboard_id)
 
 
 @router.route("PATCH", "/v1/leaderboard/{leaderboard_id}")
-def _update_leaderboard(request: flask.Request, leaderboard_id: str) -> dict:
-    principal = caller(request, Scope.LEADERBOARDS_WRITE)
+def _update_leaderboard(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
+    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(LeaderboardUpdate, request)
-    return leaderboards.update_leaderboard(wiring.deps(), principal, leaderboard_id, body)
+    return leaderboards.update_leaderboard(deps, principal, leaderboard_id, body)
 
 
 @router.route("DELETE", "/v1/leaderboard/{leaderboard_id}")
-def _delete_leaderboard(request: flask.Request, leaderboard_id: str) -> tuple[None, int]:
-    leaderboards.delete_leaderboard(wiring.deps(), caller(request), leaderboard_id)
+def _delete_leaderboard(
+    request: flask.Request, deps: Deps, leaderboard_id: str
+) -> tuple[None, int]:
+    leaderboards.delete_leaderboard(deps, caller(request, deps), leaderboard_id)
     return None, 204
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/dataset/tokens")
-def _create_dataset_token(request: flask.Request, leaderboard_id: str) -> tuple[dict, int]:
-    principal = caller(request)
+def _create_dataset_token(
+    request: flask.Request, deps: Deps, leaderboard_id: str
+) -> tuple[dict, int]:
+    principal = caller(request, deps)
     body = parse(accounts.DatasetTokenCreate, request)
-    return accounts.create_dataset_token(wiring.deps(), principal, leaderboard_id, body), 201
+    return accounts.create_dataset_token(deps, principal, leaderboard_id, body), 201
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/tokens")
-def _list_dataset_tokens(request: flask.Request, leaderboard_id: str) -> dict:
+def _list_dataset_tokens(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
     return accounts.list_tokens(
-        wiring.deps(), caller(request), leaderboard_id=leaderboard_id, **paging(request)
+        deps, caller(request, deps), leaderboard_id=leaderboard_id, **paging(request)
     )
 
 
 @router.route("DELETE", "/v1/leaderboard/{leaderboard_id}/dataset/tokens/{token_id}")
 def _revoke_dataset_token(
-    request: flask.Request, leaderboard_id: str, token_id: str
+    request: flask.Request, deps: Deps, leaderboard_id: str, token_id: str
 ) -> tuple[None, int]:
-    accounts.revoke_token(wiring.deps(), caller(request), token_id, leaderboard_id=leaderboard_id)
+    accounts.revoke_token(deps, caller(request, deps), token_id, leaderboard_id=leaderboard_id)
     return None, 204
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/download")
-def _download(request: flask.Request, leaderboard_id: str) -> flask.Response:
-    principal = caller(request)  # who before what
+def _download(request: flask.Request, deps: Deps, leaderboard_id: str) -> flask.Response:
+    principal = caller(request, deps)  # who before what
     redirect = request.args.get("redirect")
     if redirect not in (None, "signed"):
         raise BadRequest(
@@ -76,7 +80,7 @@ def _download(request: flask.Request, leaderboard_id: str) -> flask.Response:
             parameter="redirect",
         )
     download = leaderboards.download_dataset(
-        wiring.deps(), principal, leaderboard_id, signed=redirect == "signed"
+        deps, principal, leaderboard_id, signed=redirect == "signed"
     )
     if download.redirect is not None:
         headers = download.headers | {"Location": download.redirect}
@@ -86,10 +90,10 @@ def _download(request: flask.Request, leaderboard_id: str) -> flask.Response:
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces")
-def _list_traces(request: flask.Request, leaderboard_id: str) -> dict:
+def _list_traces(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
     return leaderboards.list_traces(
-        wiring.deps(),
-        caller(request),
+        deps,
+        caller(request, deps),
         leaderboard_id,
         kind=request.args.get("kind") or None,
         **paging(request),
@@ -97,15 +101,17 @@ def _list_traces(request: flask.Request, leaderboard_id: str) -> dict:
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/traces")
-def _record_event(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[str, str]]:
-    principal = caller(request, Scope.LEADERBOARDS_WRITE)  # who before what
+def _record_event(
+    request: flask.Request, deps: Deps, leaderboard_id: str
+) -> tuple[dict, int, dict[str, str]]:
+    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)  # who before what
     body = parse(leaderboards.ManualEventIn, request)
-    trace, created = leaderboards.record_event(wiring.deps(), principal, leaderboard_id, body)
+    trace, created = leaderboards.record_event(deps, principal, leaderboard_id, body)
     if created:
         return trace, 201, {}
     return trace, 200, {"Idempotent-Replayed": "true"}
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces/{trace_id}")
-def _get_trace(request: flask.Request, leaderboard_id: str, trace_id: str) -> dict:
-    return leaderboards.get_trace(wiring.deps(), caller(request), leaderboard_id, trace_id)
+def _get_trace(request: flask.Request, deps: Deps, leaderboard_id: str, trace_id: str) -> dict:
+    return leaderboards.get_trace(deps, caller(request, deps), leaderboard_id, trace_id)

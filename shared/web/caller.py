@@ -6,16 +6,16 @@ from typing import Any
 
 import flask
 
-from shared import wiring
 from shared.domain.tokens import Scope
 from shared.services.auth import Principal, authenticate
 from shared.storage.pagination import page_size
 from shared.web.http import bearer_token
+from shared.wiring import Deps
 
 
-def caller(request: flask.Request, scope: Scope | None = None) -> Principal:
+def caller(request: flask.Request, deps: Deps, scope: Scope | None = None) -> Principal:
     """The authenticated caller; with ``scope``, refused (403) before its body is even read."""
-    principal = authenticate(wiring.deps(), bearer_token(request))
+    principal = authenticate(deps, bearer_token(request))
     if scope is not None:
         principal.require(scope)
     return principal

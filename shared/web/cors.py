@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import flask
 
-from shared import wiring
 from shared.domain.origins import (
     EXPOSED_RESPONSE_HEADERS,
     allowed_request_headers,
@@ -28,6 +27,7 @@ from shared.domain.origins import (
 from shared.errors import Forbidden
 from shared.services import origins
 from shared.services.origins import CorsRequest
+from shared.wiring import Deps
 
 VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 
@@ -40,7 +40,7 @@ def is_preflight(request: flask.Request) -> bool:
     )
 
 
-def preflight(request: flask.Request, methods: list[str]) -> flask.Response | None:
+def preflight(request: flask.Request, deps: Deps, methods: list[str]) -> flask.Response | None:
     """The answer to a preflight for a path served with ``methods``; None when no route
     serves the path (the router's 404)."""
     from shared.web.http import error_response
@@ -49,7 +49,7 @@ def preflight(request: flask.Request, methods: list[str]) -> flask.Response | No
         return None
     origin = request_origin(request.headers.get("Origin"))
     asked = request.headers.get("Access-Control-Request-Method", "").upper()
-    decision = origins.decide(wiring.deps(), origin, request.path) if origin else None
+    decision = origins.decide(deps, origin, request.path) if origin else None
     if decision is None or not decision.allowed:
         response = error_response(
             Forbidden(
@@ -68,7 +68,7 @@ def preflight(request: flask.Request, methods: list[str]) -> flask.Response | No
             "Access-Control-Allow-Origin": decision.origin,
             "Access-Control-Allow-Methods": ", ".join(sorted(set(methods))),
             "Access-Control-Allow-Headers": ", ".join(allowed_request_headers(requested)),
-            "Access-Control-Max-Age": str(wiring.deps().settings.cors_max_age_seconds),
+            "Access-Control-Max-Age": str(deps.settings.cors_max_age_seconds),
             "Vary": VARY,
         }
     )
@@ -81,12 +81,12 @@ def preflight(request: flask.Request, methods: list[str]) -> flask.Response | No
     return response
 
 
-def decide(request: flask.Request) -> CorsRequest | None:
+def decide(request: flask.Request, deps: Deps) -> CorsRequest | None:
     """The decision for a (non-preflight) request with an ``Origin``; None without one."""
     origin = request_origin(request.headers.get("Origin"))
     if origin is None:
         return None
-    return origins.decide(wiring.deps(), origin, request.path)
+    return origins.decide(deps, origin, request.path)
 
 
 def decorate(response: flask.Response, decision: CorsRequest | None) -> None:

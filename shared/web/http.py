@@ -30,7 +30,7 @@ from google.api_core import exceptions as gexc
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from shared import logs
+from shared import logs, wiring
 from shared.errors import (
     BadRequest,
     DrGeroError,
@@ -46,9 +46,12 @@ from shared.services import origins
 from shared.settings import get_settings
 from shared.web import cors, request_log
 from shared.web.health import HEALTH_PATHS, LIVENESS_PATH, READINESS_PATH, liveness, readiness
+from shared.wiring import Deps
 
 log = logging.getLogger("drgero.http")
 
+# Called as ``handler(request, deps, **path_params)``: the router hands every handler the
+# dependencies of this instance (``shared.wiring``), so no handler reaches for a global.
 Handler = Callable[..., Any]
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,26 +67,35 @@ class _Route:
     handler: Handler
     literal_segments: int  # how specific the template is: more literal segments win
     template: str = ""
+    health: bool = False  # a health path: answered without the dependencies (``/healthz``)
 
 
 class Router:
     def __init__(
-        self, name: str, *, overhead_header: str | None = None, private: bool = False
+        self,
+        name: str,
+        *,
+        overhead_header: str | None = None,
+        private: bool = False,
+        deps: Callable[[], Deps] = wiring.deps,
     ) -> None:
         """``overhead_header``: name a header that every response carries with the time spent
         here, minus what handlers report as spent upstream in ``flask.g.upstream_ms``.
         ``private``: the function is called by Cloud Tasks and Cloud Scheduler only. No browser
         calls it (no CORS), and a permanent Google API error drops the task (200, logged with
-        its reason) instead of asking for a retry that would fail the same way."""
+        its reason) instead of asking for a retry that would fail the same way.
+        ``deps``: what builds (once) and returns this instance's dependencies; each handler
+        is called with them."""
         self.name = name
+        self._deps = deps
         self._routes: list[_Route] = []
         self._overhead_header = overhead_header
         self._cors = not private
         self._private = private
         # Served by every router, ahead of (and never shadowed by) its own routes.
         self._health = [
-            _Route("GET", _compile(LIVENESS_PATH)[0], lambda _: liveness(name), 1),
-            _Route("GET", _compile(READINESS_PATH)[0], lambda _: readiness(name), 1),
+            _Route("GET", _compile(LIVENESS_PATH)[0], lambda _: liveness(name), 1, health=True),
+            _Route("GET", _compile(READINESS_PATH)[0], lambda _: readiness(name), 1, health=True),
         ]
         ROUTERS[name] = self
 
@@ -130,11 +142,11 @@ class Router:
             return self._answer(request, request_id)
         try:
             if cors.is_preflight(request):
-                answer = cors.preflight(request, self._methods(request.path))
+                answer = cors.preflight(request, self._deps(), self._methods(request.path))
                 if answer is not None:
                     return answer
                 return self._answer(request, request_id)  # no route here: the 404
-            decision = cors.decide(request)
+            decision = cors.decide(request, self._deps())
         except gexc.GoogleAPICallError:
             log.exception("origin lookup failed")
             return error_response(
@@ -203,7 +215,9 @@ class Router:
             if route.method != request.method:
                 allowed.append(route.method)
                 continue
-            return to_response(route.handler(request, **match.groupdict()))
+            if route.health:
+                return to_response(route.handler(request))
+            return to_response(route.handler(request, self._deps(), **match.groupdict()))
         if allowed:
             raise MethodNotAllowed(
                 f"{request.method} is not allowed on {path}; use {', '.join(sorted(allowed))}",
