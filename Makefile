@@ -2,7 +2,7 @@
 #
 #   make dev        start the local stack (emulators + every function behind one base URL)
 #   make dev-reset  the same, after wiping the persisted emulator data in .dev/data
-#   make test       lint -> types -> tests (each step must pass before the next)
+#   make test       lint -> types -> layers -> tests (each step must pass before the next)
 #   make lint | fmt | bench | clean
 #   make deploy-plan PROJECT=.. REGION=.. DOMAIN=..   every action a deploy would take, one per line
 #   make deploy      PROJECT=.. REGION=.. DOMAIN=..   create or update everything (idempotent)
@@ -75,6 +75,7 @@ test: venv tasks-venv browser
 	@echo "== lint";  $(VENV)/bin/ruff check .
 	@echo "== format"; $(VENV)/bin/ruff format --check .
 	@echo "== types"; $(VENV)/bin/mypy
+	@echo "== layers"; $(VENV)/bin/lint-imports --no-cache
 	@echo "== tests"; $(PY) -m pytest -q
 
 # Headless Chromium for the browser (CORS) tests, tests/browser: Debian's package, installed when
