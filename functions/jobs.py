@@ -9,7 +9,8 @@ a job fired twice (Cloud Scheduler delivers at least once) enqueues each task on
 (``shared.services.storage_cleanup``); a body ``{"leaderboard_id": ...}`` scopes it to one.
 
 A private function: Cloud Scheduler calls it at its own ``run.app`` URL with an ID token of the
-scheduler's service account for that URL, which every handler verifies (``require_internal``).
+scheduler's service account for that URL, which the private router verifies before any handler
+runs (``shared.web.internal``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from shared.services.jobs import (
 )
 from shared.services.storage_cleanup import clean_storage
 from shared.web.http import Router, parse
-from shared.web.internal import require_internal
 from shared.wiring import Deps
 
 router = Router("jobs", private=True)
@@ -34,19 +34,16 @@ router = Router("jobs", private=True)
 
 @router.route("POST", "/internal/jobs/consolidate-due")
 def _consolidate_due(request: flask.Request, deps: Deps) -> dict:
-    require_internal(request, deps.settings, router.name)
     return enqueue_due_consolidations(deps)
 
 
 @router.route("POST", "/internal/jobs/runs-watchdog")
 def _runs_watchdog(request: flask.Request, deps: Deps) -> dict:
-    require_internal(request, deps.settings, router.name)
     return fail_overdue_runs(deps)
 
 
 @router.route("POST", "/internal/jobs/scheduled-runs")
 def _scheduled_runs(request: flask.Request, deps: Deps) -> dict:
-    require_internal(request, deps.settings, router.name)
     return start_scheduled_runs(deps)
 
 
@@ -59,7 +56,6 @@ class StorageCleanupJob(BaseModel):
 
 @router.route("POST", "/internal/jobs/storage-cleanup")
 def _storage_cleanup(request: flask.Request, deps: Deps) -> dict:
-    require_internal(request, deps.settings, router.name)
     job = parse(StorageCleanupJob, request)
     return clean_storage(deps, leaderboard_id=job.leaderboard_id)
 

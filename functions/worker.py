@@ -16,7 +16,8 @@
 
 Task bodies are the messages of ``shared.tasks.messages``, the same types the senders use.
 No public function serves an ``/internal`` path, and the load balancer routes none: this
-function is reachable only at its own ``run.app`` URL, with an ID token (``require_internal``).
+function is reachable only at its own ``run.app`` URL, with an ID token that the private
+router verifies before any handler runs (``shared.web.internal``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from shared.services.run_prepare import prepare_run
 from shared.services.run_worker import evaluate_shard
 from shared.tasks.messages import Consolidate, EvaluateShard, PrepareRun
 from shared.web.http import Router, parse
-from shared.web.internal import require_internal
 from shared.wiring import Deps
 
 log = logging.getLogger("drgero.worker")
@@ -41,21 +41,18 @@ router = Router("worker", private=True)
 
 @router.route("POST", PrepareRun.path)
 def _prepare(request: flask.Request, deps: Deps) -> dict:
-    require_internal(request, deps.settings, router.name)
     task = parse(PrepareRun, request)
     return prepare_run(deps, task.leaderboard_id, task.run_id)
 
 
 @router.route("POST", EvaluateShard.path)
 def _evaluate(request: flask.Request, deps: Deps) -> dict:
-    require_internal(request, deps.settings, router.name)
     task = parse(EvaluateShard, request)
     return evaluate_shard(deps, task.leaderboard_id, task.run_id, task.model_id, task.shard)
 
 
 @router.route("POST", Consolidate.path)
 def _consolidate(request: flask.Request, deps: Deps) -> dict:
-    require_internal(request, deps.settings, router.name)
     task = parse(Consolidate, request)
     if deps.leaderboards.get(task.leaderboard_id) is None:
         log.info("dropping consolidation task of deleted leaderboard %s", task.leaderboard_id)

@@ -133,6 +133,8 @@ class Deps:
     origins: OriginRepo
     writes: WriteBehind  # traces and spend that no response waits for, committed in batches
     http: Callable[[], httpx.Client]  # pooled client for model providers, built on first use
+    # Google's ID-token certificates for internal callers, fetched and cached on first use.
+    oidc_certs: Callable[[], GoogleCerts] = oidc_certs
     checkpoints: Checkpoints = field(default_factory=Checkpoints)  # where tests stop the work
     caches: Caches = field(default_factory=Caches)  # the hot-path caches of this instance
     # Work done after an answer is sent (the inference feedback loop's pushes).

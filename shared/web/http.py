@@ -46,6 +46,7 @@ from shared.services import origins
 from shared.settings import get_settings
 from shared.web import cors, request_log
 from shared.web.health import HEALTH_PATHS, LIVENESS_PATH, READINESS_PATH, liveness, readiness
+from shared.web.internal import require_internal
 from shared.wiring import Deps
 
 log = logging.getLogger("drgero.http")
@@ -81,7 +82,8 @@ class Router:
     ) -> None:
         """``overhead_header``: name a header that every response carries with the time spent
         here, minus what handlers report as spent upstream in ``flask.g.upstream_ms``.
-        ``private``: the function is called by Cloud Tasks and Cloud Scheduler only. No browser
+        ``private``: the function is called by Cloud Tasks and Cloud Scheduler only. Every
+        route verifies the caller's ID token first (``shared.web.internal``); no browser
         calls it (no CORS), and a permanent Google API error drops the task (200, logged with
         its reason) instead of asking for a retry that would fail the same way.
         ``deps``: what builds (once) and returns this instance's dependencies; each handler
@@ -217,7 +219,10 @@ class Router:
                 continue
             if route.health:
                 return to_response(route.handler(request))
-            return to_response(route.handler(request, self._deps(), **match.groupdict()))
+            deps = self._deps()
+            if self._private:  # who calls, before anything is read: Cloud Tasks or Scheduler
+                require_internal(request, deps.settings, self.name, certs=deps.oidc_certs())
+            return to_response(route.handler(request, deps, **match.groupdict()))
         if allowed:
             raise MethodNotAllowed(
                 f"{request.method} is not allowed on {path}; use {', '.join(sorted(allowed))}",

@@ -49,7 +49,7 @@ def require_internal(
     """The verified claims of the request's ID token, or a 401/403/503 error.
 
     ``function`` is the router's name (worker, jobs): its URL is the audience expected.
-    ``certs`` defaults to this instance's cached certificates (``shared.wiring``).
+    ``certs`` defaults to this instance's cached certificates (``Deps.oidc_certs``).
     """
     invokers = settings.internal_invoker_emails()
     if not invokers:

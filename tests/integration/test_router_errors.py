@@ -1,19 +1,24 @@
 """How a router answers a Google API failure: transient ones ask for a retry (503); a
 permanent one drops a private function's task (200, with its reason) and is a 500 elsewhere,
-never a "retry shortly" that would fail the same way forever."""
+never a "retry shortly" that would fail the same way forever.
+
+The private router verifies its caller before any route, so its requests carry the ID token
+Cloud Tasks would send (the stack's simulator issues it)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import flask
 import pytest
 from google.api_core import exceptions as gexc
 
+from devstack.inprocess import InProcessStack
 from shared.web import http
 from shared.web.http import Router, is_transient
+from shared.wiring import Deps
 
 TRANSIENT = [
     gexc.ServiceUnavailable("down"),
@@ -48,22 +53,30 @@ def test_permanent_failures_are_not(error: Exception) -> None:
     assert not is_transient(error)
 
 
+_SIGNERS: dict[str, Callable[[str], dict[str, str]]] = {}  # router name → its callers' headers
+
+
 @pytest.fixture
-def routers() -> Iterator[tuple[Router, Router]]:
+def routers(stack: InProcessStack, deps: Deps) -> Iterator[tuple[Router, Router]]:
     names = [f"test-private-{uuid.uuid4().hex[:6]}", f"test-public-{uuid.uuid4().hex[:6]}"]
-    private, public = Router(names[0], private=True), Router(names[1])
+    private = Router(names[0], private=True, deps=lambda: deps)
+    public = Router(names[1], deps=lambda: deps)
+    _SIGNERS[private.name] = stack.internal_headers  # what Cloud Tasks sends it
     yield private, public
     for name in names:
-        http.ROUTERS.pop(name, None)  # the deploy's URL-map checks walk every router
+        http.ROUTERS.pop(name, None)
+        _SIGNERS.pop(name, None)  # the deploy's URL-map checks walk every router
 
 
 def _answer(router: Router, error: Exception, path: str) -> tuple[int, dict]:
     @router.route("POST", path)
-    def _fails(request: flask.Request) -> dict:
+    def _fails(request: flask.Request, deps: Deps) -> dict:
         raise error
 
+    sign = _SIGNERS.get(router.name)
+    headers = sign(path) if sign else {}
     app = flask.Flask(__name__)
-    with app.test_request_context(path, method="POST"):
+    with app.test_request_context(path, method="POST", headers=headers):
         response = router(flask.request)
     return response.status_code, json.loads(response.get_data())
 
