@@ -13,7 +13,8 @@ import functions_framework
 from shared.domain.tokens import Scope
 from shared.services.auth import authenticate, load_leaderboard
 from shared.services.consolidation import consolidate
-from shared.web.http import Router, bearer_token
+from shared.web.http import bearer_token
+from shared.web.router import Router
 from shared.wiring import Deps
 
 router = Router("consolidation")

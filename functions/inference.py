@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.errors import BadRequest, DrGeroError, NotFound, error_body
 from shared.providers.base import ChatRequest
 from shared.services import inference, model_list
-from shared.web.http import Router, bearer_token, read_json
+from shared.web.http import bearer_token, read_json
+from shared.web.router import Router
 from shared.wiring import Deps
 
 router = Router("inference", overhead_header="X-DrGero-Overhead-Ms")

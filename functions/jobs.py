@@ -26,7 +26,8 @@ from shared.services.jobs import (
     start_scheduled_runs,
 )
 from shared.services.storage_cleanup import clean_storage
-from shared.web.http import Router, parse
+from shared.web.http import parse
+from shared.web.router import Router
 from shared.wiring import Deps
 
 router = Router("jobs", private=True)

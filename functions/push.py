@@ -9,7 +9,8 @@ import functions_framework
 
 from shared.services.push import PushRequest, authorize_push
 from shared.services.push import push as push_rows
-from shared.web.http import Router, bearer_token, read_json
+from shared.web.http import bearer_token, read_json
+from shared.web.router import Router
 from shared.wiring import Deps
 
 router = Router("push")

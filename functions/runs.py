@@ -11,7 +11,8 @@ from shared.domain.tokens import Scope
 from shared.errors import ValidationFailed
 from shared.services import ranking, reviews, runs
 from shared.web.caller import caller, paging
-from shared.web.http import Router, parse
+from shared.web.http import parse
+from shared.web.router import Router
 from shared.wiring import Deps
 
 router = Router("runs")

@@ -7,7 +7,8 @@ import functions_framework
 
 from shared.services.auth import authenticate
 from shared.services.status import dataset_status
-from shared.web.http import Router, bearer_token
+from shared.web.http import bearer_token
+from shared.web.router import Router
 from shared.wiring import Deps
 
 router = Router("status")

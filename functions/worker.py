@@ -32,7 +32,8 @@ from shared.services.consolidation import ConsolidationBusy, consolidate
 from shared.services.run_prepare import prepare_run
 from shared.services.run_worker import evaluate_shard
 from shared.tasks.messages import Consolidate, EvaluateShard, PrepareRun
-from shared.web.http import Router, parse
+from shared.web.http import parse
+from shared.web.router import Router
 from shared.wiring import Deps
 
 log = logging.getLogger("drgero.worker")

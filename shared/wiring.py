@@ -1,7 +1,10 @@
-"""The one place that builds clients: lazily, once per instance, never at import.
+"""The one place that builds clients and repositories: :func:`build` from a ``Settings``.
 
-Cloud Functions reuse an instance for many requests, so clients are cached here for the life
-of the process. Tests that restart emulators call :func:`reset` to drop the cached clients.
+Cloud Functions reuse an instance for many requests, so :func:`deps` builds them once per
+process (lazily, never at import) from the environment's settings, and every function's router
+hands them to its handlers. Tests build their own with ``build(Settings(...))`` or
+``dataclasses.replace(deps, settings=...)``; the local stack calls :func:`reset` after pointing
+the environment at new emulators.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from google.cloud import firestore, storage, tasks_v2
@@ -30,16 +33,15 @@ from shared.storage.traces import TraceRepo
 from shared.storage.writebehind import WriteBehind
 from shared.tasks.queue import TaskQueue
 
+T = TypeVar("T")
 
-@lru_cache(maxsize=1)
-def firestore_client() -> firestore.Client:
+
+def firestore_client(settings: Settings) -> firestore.Client:
     # The client reads FIRESTORE_EMULATOR_HOST itself; settings only choose the project.
-    return firestore.Client(project=get_settings().project_id)
+    return firestore.Client(project=settings.project_id)
 
 
-@lru_cache(maxsize=1)
-def storage_client() -> storage.Client:
-    settings = get_settings()
+def storage_client(settings: Settings) -> storage.Client:
     if settings.storage_emulator_host:
         from google.auth.credentials import AnonymousCredentials
 
@@ -47,9 +49,7 @@ def storage_client() -> storage.Client:
     return storage.Client(project=settings.project_id)
 
 
-@lru_cache(maxsize=1)
-def tasks_client() -> tasks_v2.CloudTasksClient:
-    settings = get_settings()
+def tasks_client(settings: Settings) -> tasks_v2.CloudTasksClient:
     if settings.tasks_emulator_host:
         import grpc
         from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
@@ -59,42 +59,25 @@ def tasks_client() -> tasks_v2.CloudTasksClient:
     return tasks_v2.CloudTasksClient()
 
 
-@lru_cache(maxsize=1)
-def http_client() -> httpx.Client:
+def http_client(settings: Settings) -> httpx.Client:
     from shared.providers.egress import EgressPolicy
     from shared.providers.http import new_client
     from shared.providers.reading import ReadLimits
 
-    settings = get_settings()
     return new_client(
         egress=EgressPolicy.from_settings(settings),
         read_limits=ReadLimits.from_settings(settings),
     )
 
 
-@lru_cache(maxsize=1)
-def oidc_certs() -> GoogleCerts:
-    """Google's ID-token certificates, cached for this instance (internal endpoints)."""
-    current = get_settings()
-    return GoogleCerts(url=current.oidc_certs_url, limits=CertsLimits.from_settings(current))
+def oidc_certs(settings: Settings) -> GoogleCerts:
+    """Google's ID-token certificates (internal endpoints), refreshed as their cache allows."""
+    return GoogleCerts(url=settings.oidc_certs_url, limits=CertsLimits.from_settings(settings))
 
 
-def settings() -> Settings:
-    return get_settings()
-
-
-def reset() -> None:
-    """Forget settings and clients (tests that change the environment call this)."""
-    for cached in (
-        get_settings,
-        firestore_client,
-        storage_client,
-        tasks_client,
-        http_client,
-        oidc_certs,
-        deps,
-    ):
-        cached.cache_clear()
+def once(build: Callable[[], T]) -> Callable[[], T]:
+    """``build()`` on the first call, the same object on every later one (thread-safe)."""
+    return lru_cache(maxsize=1)(build)
 
 
 class Checkpoints:
@@ -133,8 +116,8 @@ class Deps:
     origins: OriginRepo
     writes: WriteBehind  # traces and spend that no response waits for, committed in batches
     http: Callable[[], httpx.Client]  # pooled client for model providers, built on first use
-    # Google's ID-token certificates for internal callers, fetched and cached on first use.
-    oidc_certs: Callable[[], GoogleCerts] = oidc_certs
+    # Google's ID-token certificates for internal callers, built on first use.
+    oidc_certs: Callable[[], GoogleCerts]
     checkpoints: Checkpoints = field(default_factory=Checkpoints)  # where tests stop the work
     caches: Caches = field(default_factory=Caches)  # the hot-path caches of this instance
     # Work done after an answer is sent (the inference feedback loop's pushes).
@@ -152,10 +135,12 @@ class Deps:
         )
 
 
-@lru_cache(maxsize=1)
-def deps() -> Deps:
-    current = get_settings()
-    db = firestore_client()
+def build(current: Settings) -> Deps:
+    """Every client and repository of one instance, from ``current`` (no global is read).
+
+    Clients that connect on first use (the pooled HTTP client, Google's certificates) are
+    built on first use, once; the Google clients connect lazily themselves."""
+    db = firestore_client(current)
     return Deps(
         settings=current,
         db=db,
@@ -164,12 +149,13 @@ def deps() -> Deps:
         leaderboards=LeaderboardRepo(db),
         push=PushStore(db),
         traces=TraceRepo(db),
-        datasets=DatasetStore(storage_client(), current.bucket),
-        tasks=TaskQueue(tasks_client, current),
+        datasets=DatasetStore(storage_client(current), current.bucket),
+        tasks=TaskQueue(once(lambda: tasks_client(current)), current),
         secrets=SecretStore(
             db, current.secrets_key.get_secret_value() if current.secrets_key else None
         ),
-        http=http_client,
+        http=once(lambda: http_client(current)),
+        oidc_certs=once(lambda: oidc_certs(current)),
         candidates=CandidateRepo(db),
         workspace_models=WorkspaceModelRepo(db),
         runs=RunRepo(
@@ -188,3 +174,17 @@ def deps() -> Deps:
             full_wait_seconds=current.writebehind_full_wait_seconds,
         ),
     )
+
+
+@lru_cache(maxsize=1)
+def deps() -> Deps:
+    """This instance's dependencies, built once from the environment's settings: what every
+    function's router hands its handlers. The only place that reads the settings global."""
+    return build(get_settings())
+
+
+def reset() -> None:
+    """Forget the settings and the dependencies built from them (the local stack calls this
+    after pointing the environment at new emulators)."""
+    get_settings.cache_clear()
+    deps.cache_clear()

@@ -7,7 +7,7 @@ returns its answer; the router maps errors. Importing this package registers eve
 from __future__ import annotations
 
 from shared.web.caller import caller, paging
-from shared.web.http import Router
+from shared.web.router import Router
 
 router = Router("api")
 

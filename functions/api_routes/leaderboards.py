@@ -8,7 +8,7 @@ from functions.api_routes import caller, paging, router
 from shared.domain.leaderboards import LeaderboardCreate, LeaderboardUpdate
 from shared.domain.tokens import Scope
 from shared.errors import BadRequest
-from shared.services import accounts, leaderboards
+from shared.services import accounts, leaderboards, traces
 from shared.web.http import parse, stream_response
 from shared.wiring import Deps
 
@@ -91,7 +91,7 @@ def _download(request: flask.Request, deps: Deps, leaderboard_id: str) -> flask.
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces")
 def _list_traces(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
-    return leaderboards.list_traces(
+    return traces.list_traces(
         deps,
         caller(request, deps),
         leaderboard_id,
@@ -101,12 +101,12 @@ def _list_traces(request: flask.Request, deps: Deps, leaderboard_id: str) -> dic
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/traces")
-def _record_event(
+def _record_manual_trace(
     request: flask.Request, deps: Deps, leaderboard_id: str
 ) -> tuple[dict, int, dict[str, str]]:
     principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)  # who before what
-    body = parse(leaderboards.ManualEventIn, request)
-    trace, created = leaderboards.record_event(deps, principal, leaderboard_id, body)
+    body = parse(traces.ManualTraceCreate, request)
+    trace, created = traces.record_manual_trace(deps, principal, leaderboard_id, body)
     if created:
         return trace, 201, {}
     return trace, 200, {"Idempotent-Replayed": "true"}
@@ -114,4 +114,4 @@ def _record_event(
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces/{trace_id}")
 def _get_trace(request: flask.Request, deps: Deps, leaderboard_id: str, trace_id: str) -> dict:
-    return leaderboards.get_trace(deps, caller(request, deps), leaderboard_id, trace_id)
+    return traces.get_trace(deps, caller(request, deps), leaderboard_id, trace_id)

@@ -118,7 +118,7 @@ def _secrets_leaked(report: Report, files: Path) -> list[str]:
 def url_map_problems(config: Config) -> list[str]:
     """Every (method, path) a function serves, sent where the URL map sends it."""
     import main  # noqa: F401  (registers every function's router)
-    from shared.web.http import ROUTERS
+    from shared.web.router import ROUTERS
 
     document = urlmap.url_map(config)
     problems = list(urlmap.check(document))

@@ -2,7 +2,7 @@
 
 ``functions_framework.create_app(target, source)`` (what ``functions-framework --target`` and
 Cloud Functions run) builds one Flask app and routes every path to the function, except paths
-Flask's own routing refuses before our :class:`~shared.web.http.Router` is called: a newline
+Flask's own routing refuses before our :class:`~shared.web.router.Router` is called: a newline
 in the path (``%0A``), ``/robots.txt`` and ``/favicon.ico`` (404), ``//double//slashes`` (a
 308 redirect). Flask answers those with HTML pages, and a crash with text. :func:`adopt_app`
 makes that app answer them as every other error, ``{"error": {...}}`` JSON.

@@ -1,6 +1,6 @@
 """``GET /healthz`` and ``GET /readyz``: what uptime checks and Cloud Run probes ask every function.
 
-Every :class:`~shared.web.http.Router` serves both paths before its own routes (and refuses a
+Every :class:`~shared.web.router.Router` serves both paths before its own routes (and refuses a
 route that would shadow them), so each function has them without code of its own. Neither needs
 a token, and neither passes through any quota or rate limit of ours.
 
@@ -17,11 +17,11 @@ function answers them at its own ``run.app`` URL.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from shared import wiring
 from shared.errors import Unavailable
-from shared.settings import get_settings
+from shared.wiring import Deps
 
 log = logging.getLogger("drgero.health")
 
@@ -37,11 +37,12 @@ def liveness(function: str) -> dict[str, Any]:
     return {"status": "ok", "function": function}
 
 
-def readiness(function: str) -> dict[str, Any]:
+def readiness(function: str, deps: Callable[[], Deps]) -> dict[str, Any]:
     """:func:`liveness` once Firestore has answered one read, else :class:`Unavailable`."""
-    timeout = get_settings().readyz_timeout_seconds
+    current = deps()
+    timeout = current.settings.readyz_timeout_seconds
     try:
-        document = wiring.firestore_client().collection(_PROBE_COLLECTION).document(_PROBE_DOCUMENT)
+        document = current.db.collection(_PROBE_COLLECTION).document(_PROBE_DOCUMENT)
         document.get(retry=None, timeout=timeout)
     # Whatever stops the read (the Google API's errors, the transport's, the credentials')
     # means the same here: not ready. The cause is logged for the operator.

@@ -22,14 +22,13 @@ ever holds the token. Certificates that cannot be fetched answer 503
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flask
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
 
-from shared import wiring
 from shared.errors import Forbidden, Unauthenticated, Unavailable
 from shared.providers.google_identity import GoogleCerts, IdentityUnavailable
 from shared.settings import Settings
@@ -44,12 +43,13 @@ def require_internal(
     settings: Settings,
     function: str,
     *,
-    certs: GoogleCerts | None = None,
+    certs: Callable[[], GoogleCerts],
 ) -> Mapping[str, Any]:
     """The verified claims of the request's ID token, or a 401/403/503 error.
 
     ``function`` is the router's name (worker, jobs): its URL is the audience expected.
-    ``certs`` defaults to this instance's cached certificates (``Deps.oidc_certs``).
+    ``certs`` gives this instance's cached certificates (``Deps.oidc_certs``), asked for only
+    once a token is there to verify.
     """
     invokers = settings.internal_invoker_emails()
     if not invokers:
@@ -60,7 +60,7 @@ def require_internal(
     token = _bearer(request)
     claims = _verified_claims(
         token,
-        certs=certs or wiring.oidc_certs(),
+        certs=certs(),
         audience=function_url(settings.internal_base_url, function),
         clock_skew=settings.oidc_clock_skew_seconds,
     )

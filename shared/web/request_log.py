@@ -1,6 +1,6 @@
 """What the log lines of one request carry, and its access line.
 
-The :class:`~shared.web.http.Router` binds :func:`context_of` around the whole request (and
+The :class:`~shared.web.router.Router` binds :func:`context_of` around the whole request (and
 around each chunk of a streamed answer, :func:`in_context`), so every line written meanwhile,
 by the router or by the handler and whatever it calls on the request's thread, carries the
 request's id and its Cloud Trace context (``shared.logs``). :func:`access` writes the one line

@@ -25,7 +25,7 @@ import pytest
 
 from devstack.dispatcher import DEFAULT_SOURCE
 from shared.settings import Settings
-from shared.web.http import Router
+from shared.web.router import Router
 from shared.web.routes import DEFAULT_FUNCTION, targets
 from tests.errors import assert_error
 

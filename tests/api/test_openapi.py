@@ -84,7 +84,7 @@ def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def template_pattern(template: str) -> str:
-    """A path template as the regex ``shared.web.http.Router.route`` compiles it to."""
+    """A path template as the regex ``shared.web.router.Router.route`` compiles it to."""
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
     return f"^{regex}/?$"
 
@@ -238,7 +238,7 @@ def test_url_map_sends_each_route_to_its_function() -> None:
         ("EvaluateShardTask", importlib.import_module("shared.tasks.messages").EvaluateShard),
         ("StorageCleanupJob", importlib.import_module("functions.jobs").StorageCleanupJob),
         ("InferenceRequest", importlib.import_module("functions.inference").InferenceIn),
-        ("ManualEvent", importlib.import_module("shared.services.leaderboards").ManualEventIn),
+        ("ManualEvent", importlib.import_module("shared.services.traces").ManualTraceCreate),
         (
             "WorkspaceSettingsPut",
             importlib.import_module("shared.services.origins").WorkspaceSettingsPut,

@@ -36,26 +36,27 @@ import logging
 import functions_framework
 
 from shared import logs
-from shared.web.http import Router, stream_response
+from shared.web.http import stream_response
+from shared.web.router import Router
 
 logs.configure()
 log = logging.getLogger("drgero.fake")
-router = Router("fake")
+router = Router("fake", deps=lambda: None)  # its routes need no dependencies
 
 
 @router.route("GET", "/v1/work")
-def _work(request):
+def _work(request, deps):
     log.info("working on it")
     return {"done": True}
 
 
 @router.route("GET", "/v1/crash")
-def _crash(request):
+def _crash(request, deps):
     raise RuntimeError("boom")
 
 
 @router.route("GET", "/v1/stream")
-def _stream(request):
+def _stream(request, deps):
     def chunks():
         for n in range(3):
             log.info("chunk %d", n)

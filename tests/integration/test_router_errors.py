@@ -16,8 +16,8 @@ import pytest
 from google.api_core import exceptions as gexc
 
 from devstack.inprocess import InProcessStack
-from shared.web import http
-from shared.web.http import Router, is_transient
+from shared.web import router as http
+from shared.web.router import Router, is_transient
 from shared.wiring import Deps
 
 TRANSIENT = [

@@ -8,6 +8,7 @@ import flask
 import pytest
 
 from shared.errors import Forbidden
+from shared.providers.google_identity import GoogleCerts
 from shared.settings import Settings
 from shared.tasks.queue import build_task
 from shared.tasks.urls import function_url, internal_target
@@ -70,11 +71,17 @@ def test_a_local_task_carries_the_stand_in_token_itself():
     assert task.dispatch_deadline.total_seconds() == 60
 
 
+def _no_certificates() -> GoogleCerts:
+    raise AssertionError("refused before any certificate is needed")
+
+
 def test_no_invokers_means_internal_endpoints_refuse_everything():
     request = flask.Request.from_values(
         "/internal/tasks/consolidate", method="POST", headers={"Authorization": "Bearer x.y.z"}
     )
     with pytest.raises(Forbidden) as caught:
-        require_internal(request, Settings(internal_invokers=" , "), "worker")
+        require_internal(
+            request, Settings(internal_invokers=" , "), "worker", certs=_no_certificates
+        )
     assert caught.value.code == "internal_disabled"
     assert "DRGERO_INTERNAL_INVOKERS" in caught.value.message

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 import main  # noqa: F401  (registers every function's router)
-from shared.web.http import ROUTERS
+from shared.web.router import ROUTERS
 from shared.web.routes import (
     FUNCTION_ROUTES,
     function_for_path,

@@ -6,7 +6,7 @@ import main  # noqa: F401  (registers every function's router)
 from infra.deploy import urlmap
 from infra.deploy.check import url_map_problems
 from infra.deploy.config import Target, load
-from shared.web.http import ROUTERS
+from shared.web.router import ROUTERS
 from shared.web.routes import private_functions, public_functions
 
 CONFIG = load(Target("acme-prod-123", "europe-west1", "api.example.com"))
