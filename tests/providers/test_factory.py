@@ -16,7 +16,7 @@ from shared.providers.huggingface import HuggingFaceEndpoint
 from shared.providers.openrouter import OpenRouterEndpoint
 from shared.settings import Settings
 from simulator.server import Simulator
-from tests.providers import HF_TOKEN, OPENROUTER_KEY, SimControl, loopback_client, running_simulator
+from tests.providers import HF_TOKEN, OPENROUTER_KEY, SimControl, running_simulator
 
 QUESTION = "What colour is the sky on a clear day?"
 ANSWER = "Blue"
@@ -43,12 +43,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
         answer_key=[{"input": QUESTION, "expected": ANSWER}],
     ) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with loopback_client() as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
