@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -198,7 +199,13 @@ def test_in_process_replay_agrees_with_a_real_gcloud_process(workdir: Path) -> N
     sample = [RUN_DEPLOY, URL_MAP_IMPORT, UNKNOWN_FLAG, INVALID_CHOICE, MALFORMED_VALUE]
 
     replayed = check(sample, cwd=workdir)
-    real = check_subprocess(sample, cwd=workdir)
+    # One real gcloud process per command (~2 s each, mostly start-up), all at once.
+    with ThreadPoolExecutor(max_workers=len(sample)) as pool:
+        real = [
+            verdict
+            for verdicts in pool.map(lambda argv: check_subprocess([argv], cwd=workdir), sample)
+            for verdict in verdicts
+        ]
 
     assert [(v.accepted, v.outcome, v.message) for v in replayed] == [
         (v.accepted, v.outcome, v.message) for v in real
