@@ -28,6 +28,8 @@ from tests.inference_support import (
 )
 
 A, B = "sim/cli-a", "sim/cli-b"
+# Its one run needs a ranking, not shards (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_shard_runs_in_module")
 
 
 class Run:
