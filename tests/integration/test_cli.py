@@ -28,8 +28,8 @@ from tests.inference_support import (
 )
 
 A, B = "sim/cli-a", "sim/cli-b"
-# Its one run needs a ranking, not shards (tests/integration/conftest.py).
-pytestmark = pytest.mark.usefixtures("one_shard_runs_in_module")
+# Its one run needs a ranking, not shards nor 100 rows (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_shard_runs_in_module", "small_datasets")
 
 
 class Run:
