@@ -306,12 +306,11 @@ def _workspace_credentials(base_url: str, env_file: Path) -> dict[str, str]:
     token = previous.get("DRGERO_TOKEN", "")
     if token and _token_works(base_url, token):
         return {"workspace_id": previous.get("DRGERO_WORKSPACE_ID", ""), "token": token}
-    try:
-        from shared.cli import bootstrap_workspace
-    except ImportError as error:
-        logger.warning("no bootstrap (%s): .dev.env gets no token", error)
-        return {}
-    result = bootstrap_workspace(name="dev")
+    from shared import wiring
+    from shared.services import accounts
+
+    # The pro plan, as `drgero bootstrap` gives by default: the dev workspace is not capped.
+    result = accounts.bootstrap_workspace(wiring.deps(), name="dev", plan="pro")
     return {"workspace_id": str(result["workspace_id"]), "token": str(result["token"])}
 
 
@@ -345,11 +344,10 @@ def _write_env_file(
         f"# Written by `make dev` (devstack/run.py) at {stamp}. Use it with: source .dev.env",
         f"export API_BASE={shlex.quote(base_url)}",
     ]
-    if credentials:
-        lines += [
-            f"export DRGERO_TOKEN={shlex.quote(credentials['token'])}",
-            f"export DRGERO_WORKSPACE_ID={shlex.quote(credentials['workspace_id'])}",
-        ]
+    lines += [
+        f"export DRGERO_TOKEN={shlex.quote(credentials['token'])}",
+        f"export DRGERO_WORKSPACE_ID={shlex.quote(credentials['workspace_id'])}",
+    ]
     lines.append(
         "# Emulators and the simulator of the local stack (models: OPENROUTER_BASE_URL,"
         " HF_ENDPOINT; ID tokens and invokers of internal calls), for CLI tools and scripts:"
@@ -362,7 +360,7 @@ def _write_env_file(
 def _print_banner(
     base_url: str, credentials: dict[str, str], paths: DevPaths, elapsed: float
 ) -> None:
-    token = credentials.get("token", "(none: shared.cli.bootstrap_workspace is missing)")
+    token = credentials["token"]
     print(
         "\n"
         f"  Dr.Gero local stack is up ({elapsed:.1f}s)\n"
@@ -373,7 +371,7 @@ def _print_banner(
         "    walk       README.md, 'From an empty stack to a ranked leaderboard' (then inference)\n"
         '    openai     OpenAI(base_url=f"{API_BASE}/v1", api_key=DRGERO_TOKEN),'
         ' model="leaderboard/<id>"\n'
-        "    tokens     .venv/bin/python -m shared.cli tokens list   (spend and budgets)\n"
+        "    tokens     .venv/bin/drgero tokens list   (spend and budgets)\n"
         f"    logs       {_relative(paths.logs)}/ (emulators); requests are logged below\n"
         "    stop       Ctrl-C\n",
         flush=True,

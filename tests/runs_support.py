@@ -8,6 +8,19 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
+
+# For tests that need a run's ranking, not its sharding: each candidate's rows in one shard
+# task, evaluated 25 at a time. The Cloud Tasks emulator delivers one task at a time, so a
+# 100-row run of three candidates is three tasks in a row instead of twelve, in about half the
+# time. test_runs.py and test_run_finalize.py keep the default shards: they test them.
+ONE_SHARD_RUNS = {"run_shard_size": 1000, "run_row_concurrency": 25}
+
+
+def one_shard_runs(patch: pytest.MonkeyPatch, settings: Any) -> None:
+    """Runs started until ``patch`` is undone evaluate each candidate in one shard."""
+    for name, value in ONE_SHARD_RUNS.items():
+        patch.setattr(settings, name, value)
 
 
 def sim_url() -> str:

@@ -54,7 +54,3 @@ def effective_scopes(scopes: list[str] | frozenset[str]) -> frozenset[str]:
         # StrEnum members hash like their values, so plain strings find their implications.
         granted |= _IMPLIED.get(scope, frozenset({scope}))  # type: ignore[call-overload]
     return frozenset(granted)
-
-
-def looks_like_token(value: str) -> bool:
-    return value.startswith((API_TOKEN_PREFIX, DATASET_TOKEN_PREFIX))

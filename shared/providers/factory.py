@@ -8,7 +8,9 @@ run)::
      "auth": {"method": "none" | "bearer" | "header", "header_name"?: "...", "secret_ref"?: "..."},
      "response": {"format": "chat" | "json" | "text", "field"?: "result.text"}}
     {"platform": "huggingface", "endpoint": "https://...", "secret_ref"?: "...", "model"?: "..."}
-    {"platform": "drgero", "resolved": {<one of the above>}}
+
+A Dr.Gero model (``{"platform": "drgero", "model_id": ...}``) never builds here: the services
+resolve it to its stored endpoint, one of the shapes above, before they call the factory.
 
 Every endpoint built here sits behind the provider boundary (``GuardedEndpoint``): whatever a
 call raises leaves it as a ProviderError.
@@ -59,15 +61,8 @@ def _build(
 ) -> Endpoint:
     platform = model.get("platform")
     if platform == "drgero":
-        resolved = model.get("resolved")
-        if not isinstance(resolved, Mapping) or resolved.get("platform") == "drgero":
-            raise ModelConfigInvalid("a Dr.Gero model needs a resolved non-drgero endpoint")
-        return _build(
-            resolved,
-            client=client,
-            settings=settings,
-            openrouter_key=openrouter_key,
-            secrets=secrets,
+        raise ModelConfigInvalid(
+            "a Dr.Gero model is resolved to its endpoint before an endpoint is built"
         )
     if platform == "openrouter":
         return _openrouter(model, client=client, settings=settings, key=openrouter_key)

@@ -142,6 +142,8 @@ def test_readme_quickstart_on_the_dev_stack(tmp_path: Path):
             _readme_block("ranking")
             .replace("source .dev.env", f"source {stack.env_file}")
             .replace(".venv/bin/python", sys.executable)
+            # The installed `drgero` script runs `cli.main:main`, as `python -m cli` does.
+            .replace(".venv/bin/drgero", f"{sys.executable} -m cli")
         )
         ranked = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", walk],

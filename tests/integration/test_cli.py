@@ -1,6 +1,6 @@
-"""The ``tokens`` commands of ``python -m shared.cli`` against the running test stack.
+"""The ``tokens`` commands of ``drgero`` (the ``cli`` package) against the running test stack.
 
-The CLI runs in-process (``shared.cli.main``) but speaks real HTTP to the stack's base URL, as
+The CLI runs in-process (``cli.main.main``) but speaks real HTTP to the stack's base URL, as
 it does against ``make dev``. Spend comes from real inference calls on a ranked leaderboard
 (simulated models), then shows in ``tokens list`` and ``tokens show``. Every run checks that
 the token used for auth appears neither on stdout nor on stderr.
@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from shared import cli
+from cli import main as cli
+from cli.output import TABLE_COLUMNS
 from tests.conftest import Workspace
 from tests.inference_support import (
     connect_openrouter_key,
@@ -27,6 +28,8 @@ from tests.inference_support import (
 )
 
 A, B = "sim/cli-a", "sim/cli-b"
+# Its one run needs a ranking, not shards nor 100 rows (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_shard_runs_in_module", "small_datasets")
 
 
 class Run:
@@ -124,7 +127,7 @@ def test_a_budgeted_tokens_spend_shows_in_list_and_show(run, workspace):
     table = run("tokens", "list")
     assert table.status == 0, table.err
     header, rows = _table(table.out)
-    assert header.split() == list(cli.TABLE_COLUMNS)
+    assert header.split() == list(TABLE_COLUMNS)
     row = rows[made["id"]]
     assert _left_cell(header, row, "name") == name
     assert _left_cell(header, row, "kind") == "api"

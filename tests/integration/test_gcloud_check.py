@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -198,7 +199,11 @@ def test_in_process_replay_agrees_with_a_real_gcloud_process(workdir: Path) -> N
     sample = [RUN_DEPLOY, URL_MAP_IMPORT, UNKNOWN_FLAG, INVALID_CHOICE, MALFORMED_VALUE]
 
     replayed = check(sample, cwd=workdir)
-    real = check_subprocess(sample, cwd=workdir)
+    # One real gcloud process per command (~2 s of CPU each, mostly start-up), one per core at
+    # a time; the generous timeout is for a loaded machine, where each start-up takes longer.
+    with ThreadPoolExecutor(max_workers=min(len(sample), os.cpu_count() or 1)) as pool:
+        started = [pool.submit(check_subprocess, [c], cwd=workdir, timeout=120) for c in sample]
+        real = [verdict for future in started for verdict in future.result()]
 
     assert [(v.accepted, v.outcome, v.message) for v in replayed] == [
         (v.accepted, v.outcome, v.message) for v in real

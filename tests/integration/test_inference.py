@@ -22,18 +22,15 @@ from simulator.answers import REFUSAL_TEXT, all_text, count_tokens
 from tests.errors import assert_error
 from tests.inference_support import (
     SYSTEM_PROMPT,
-    Board,
     call_cost,
     calls_since,
     create_token,
     eventually,
     faulty,
     fetch_trace,
-    healed,
     infer,
     max_call_cost,
     overhead_ms,
-    ranked_board,
     ranked_leaderboard,
     sim_stats,
     token_entry,
@@ -41,21 +38,13 @@ from tests.inference_support import (
 )
 
 A, B, C = "sim/inference-a", "sim/inference-b", "sim/inference-c"
+# The module's ranked board and healthy models (tests/integration/conftest.py).
+BOARD = ("inference-", {A: 0.95, B: 0.6, C: 0.25})
+pytestmark = pytest.mark.usefixtures("healthy_models")  # tests/integration/conftest.py
 ANSWER_FIELDS = {
     "id", "trace_id", "leaderboard_id", "output", "model", "fallback", "attempts", "usage",
     "cost_usd", "latency_ms", "finish_reason",
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def board(stack, deps) -> Board:
-    return ranked_board(stack, deps, "inference-", {A: 0.95, B: 0.6, C: 0.25})
-
-
-@pytest.fixture(autouse=True)
-def healthy_models():
-    with healed(A, B, C):
-        yield
 
 
 def _marker() -> str:

@@ -11,30 +11,19 @@ from simulator.answers import fraction
 from tests.conftest import Api
 from tests.errors import assert_error
 from tests.inference_support import (
-    Board,
     calls_since,
     eventually,
     faulty,
     fetch_trace,
-    healed,
-    ranked_board,
     sim_stats,
     token_entry,
 )
 from tests.runs_support import sim
 
 A, B = "sim/idem-a", "sim/idem-b"
-
-
-@pytest.fixture(scope="module")
-def board(stack, deps) -> Board:
-    return ranked_board(stack, deps, "idem-", {A: 0.95, B: 0.5})
-
-
-@pytest.fixture(autouse=True)
-def healthy_models():
-    with healed(A, B):
-        yield
+# The module's ranked board and healthy models (tests/integration/conftest.py).
+BOARD = ("idem-", {A: 0.95, B: 0.5})
+pytestmark = pytest.mark.usefixtures("healthy_models")  # tests/integration/conftest.py
 
 
 def _key() -> str:

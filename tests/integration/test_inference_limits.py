@@ -25,9 +25,7 @@ from tests.inference_support import (
     eventually,
     faulty,
     fetch_trace,
-    healed,
     infer,
-    ranked_board,
     ranked_leaderboard,
     sim_stats,
     token_entry,
@@ -36,6 +34,9 @@ from tests.inference_support import (
 from tests.runs_support import sim_url
 
 A, B, C = "sim/limits-a", "sim/limits-b", "sim/limits-c"
+# The module's ranked board and healthy models (tests/integration/conftest.py).
+BOARD = ("limits-", {A: 0.95, B: 0.6, C: 0.25})
+pytestmark = pytest.mark.usefixtures("healthy_models")  # tests/integration/conftest.py
 SLOW = {"latency_ms": {"fixed": 600_000}}  # 6 s at the simulator's time scale
 TIGHT = {"timeout_seconds": 0.6, "deadline_seconds": 1.0}
 
@@ -67,17 +68,11 @@ class Boards(Board):
 
 
 @pytest.fixture(scope="module")
-def board(stack, deps) -> Boards:
-    loose = ranked_board(stack, deps, "limits-", {A: 0.95, B: 0.6, C: 0.25})
-    tight = ranked_leaderboard(loose.api, [A, B, C], **TIGHT)
-    assert tight.order == loose.ranked.order
-    return Boards(**vars(loose), tight=tight)
-
-
-@pytest.fixture(autouse=True)
-def healthy_models():
-    with healed(A, B, C):
-        yield
+def board(board: Board) -> Boards:
+    """The shared board (tests/integration/conftest.py) as ``loose``, and its ``tight`` twin."""
+    tight = ranked_leaderboard(board.api, [A, B, C], **TIGHT)
+    assert tight.order == board.ranked.order
+    return Boards(**vars(board), tight=tight)
 
 
 def _text() -> str:

@@ -19,27 +19,17 @@ from tests.inference_support import (
     eventually,
     faulty,
     fetch_trace,
-    healed,
     infer,
     overhead_ms,
-    ranked_board,
     sim_stats,
     token_entry,
     upstream_requests,
 )
 
 A, B = "sim/inference-sdk-a", "sim/inference-sdk-b"
-
-
-@pytest.fixture(scope="module")
-def board(stack, deps) -> Board:
-    return ranked_board(stack, deps, "sdk-", {A: 0.95, B: 0.6})
-
-
-@pytest.fixture(autouse=True)
-def healthy_models():
-    with healed(A, B):
-        yield
+# The module's ranked board and healthy models (tests/integration/conftest.py).
+BOARD = ("sdk-", {A: 0.95, B: 0.6})
+pytestmark = pytest.mark.usefixtures("healthy_models")  # tests/integration/conftest.py
 
 
 def _expected_output(model: str, text: str) -> str:

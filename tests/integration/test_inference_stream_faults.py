@@ -28,13 +28,14 @@ from tests.inference_support import (
     eventually,
     faulty,
     fetch_trace,
-    healed,
-    ranked_board,
     sim_stats,
     token_entry,
 )
 
 A, B = "sim/streamfault-a", "sim/streamfault-b"
+# The module's ranked board and healthy models (tests/integration/conftest.py).
+BOARD = ("faults-", {A: 0.95, B: 0.6})
+pytestmark = pytest.mark.usefixtures("healthy_models")  # tests/integration/conftest.py
 CUT_AFTER = 2
 BROKEN = {"stream_cut_after_chunks": CUT_AFTER}
 
@@ -58,17 +59,6 @@ class Streamed:
     def content(self) -> str:
         deltas = [c["choices"][0]["delta"] for c in self.chunks if c["choices"]]  # usage: none
         return "".join(delta.get("content") or "" for delta in deltas)
-
-
-@pytest.fixture(scope="module")
-def board(stack, deps) -> Board:
-    return ranked_board(stack, deps, "faults-", {A: 0.95, B: 0.6})
-
-
-@pytest.fixture(autouse=True)
-def healthy_models():
-    with healed(A, B):
-        yield
 
 
 def _text() -> str:

@@ -20,19 +20,14 @@ from tests.inference_support import fetch_trace, infer
 from tests.runs_support import (
     add_models,
     add_openrouter,
-    answered_push_leaderboard,
     commit_behind_the_api,
+    one_shard_runs,
     unique,
     wait_for_run,
 )
 
-ROWS = 100
+ROWS = 100  # the rows of the `leaderboard` fixture (tests/integration/conftest.py)
 SLOW = {"fixed": 60_000}
-
-
-@pytest.fixture
-def board(workspace):
-    return workspace.api, answered_push_leaderboard(workspace.api, ROWS)
 
 
 def _slow_run(api, lb, count: int = 2) -> tuple[list[str], str]:
@@ -51,8 +46,8 @@ def _refused(response, run_id: str) -> dict:
     return error
 
 
-def test_every_conflicting_action_is_refused_while_a_run_is_active(board):
-    api, lb = board
+def test_every_conflicting_action_is_refused_while_a_run_is_active(leaderboard):
+    api, lb = leaderboard
     ids, run_id = _slow_run(api, lb)
     before = api.get(f"/v1/leaderboard/{lb}").json()
     assert before["active_run_id"] == run_id
@@ -96,8 +91,8 @@ def test_every_conflicting_action_is_refused_while_a_run_is_active(board):
     assert api.delete(f"/v1/leaderboard/{lb}/models/{ids[1]}").status_code == 204
 
 
-def test_allowed_actions_succeed_while_a_run_is_active(board):
-    api, lb = board
+def test_allowed_actions_succeed_while_a_run_is_active(leaderboard):
+    api, lb = leaderboard
     ids, run_id = _slow_run(api, lb)
     current = api.get(f"/v1/leaderboard/{lb}").json()
 
@@ -130,10 +125,10 @@ def test_allowed_actions_succeed_while_a_run_is_active(board):
     assert api.post(f"/v1/leaderboard/{lb}/runs/{run_id}/cancel").status_code == 200
 
 
-def test_a_run_starting_during_a_removal_either_sees_it_or_refuses_it(board):
+def test_a_run_starting_during_a_removal_either_sees_it_or_refuses_it(leaderboard):
     """Concurrent start + removal: the removed model is never in a run that started after the
     removal was accepted, and a removal refused (409) left the model in the run."""
-    api, lb = board
+    api, lb = leaderboard
     models = add_models(*({"id": unique("race/m")} for _ in range(3)))
     keep_a, keep_b = (add_openrouter(api, lb, m) for m in models[:2])
     outcomes = set()
@@ -170,14 +165,14 @@ def test_a_run_starting_during_a_removal_either_sees_it_or_refuses_it(board):
     print("orders seen:", sorted(outcomes))  # (which one wins each time is up to the threads)
 
 
-def test_a_snapshot_read_before_a_removal_cannot_start_a_run(board, deps):
+def test_a_snapshot_read_before_a_removal_cannot_start_a_run(leaderboard, deps):
     """The storage rule under the race, without timing: a run built from a leaderboard read
     before a candidate was removed is not created; a change built on a leaderboard read before
     a run started is not committed."""
     from shared.services.runs import _new_run
     from shared.storage.leaderboards import Change, LeaderboardChanged
 
-    api, lb = board
+    api, lb = leaderboard
     ids = [
         add_openrouter(api, lb, m)
         for m in add_models(*({"id": unique("rule/m")} for _ in range(3)))
@@ -197,8 +192,9 @@ def test_a_snapshot_read_before_a_removal_cannot_start_a_run(board, deps):
     wait_for_run(api, lb, started["id"])
 
 
-def test_a_candidate_removed_just_before_the_run_cannot_be_selected(board):
-    api, lb = board
+def test_a_candidate_removed_just_before_the_run_cannot_be_selected(leaderboard, deps, monkeypatch):
+    one_shard_runs(monkeypatch, deps.settings)  # rankings are tested here, not shards
+    api, lb = leaderboard
     best, mid, low = add_models(
         {"id": unique("pre/best"), "accuracy": 1.0},
         {"id": unique("pre/mid"), "accuracy": 0.7},
@@ -220,8 +216,8 @@ def _delete_behind_the_api(deps, lb: str, model_id: str) -> None:
     commit_behind_the_api(deps, deps.candidates.delete(lb, model_id))
 
 
-def test_publishing_a_ranking_selects_the_best_model_still_a_candidate(board, deps):
-    api, lb = board
+def test_publishing_a_ranking_selects_the_best_model_still_a_candidate(leaderboard, deps):
+    api, lb = leaderboard
     best, mid = add_models(
         {"id": unique("pub/best"), "accuracy": 1.0, "latency_ms": {"fixed": 2_000}},
         {"id": unique("pub/mid"), "accuracy": 0.5, "latency_ms": {"fixed": 2_000}},
@@ -239,8 +235,9 @@ def test_publishing_a_ranking_selects_the_best_model_still_a_candidate(board, de
     ]
 
 
-def test_inference_keeps_serving_when_the_selected_model_disappears(board, deps):
-    api, lb = board
+def test_inference_keeps_serving_when_the_selected_model_disappears(leaderboard, deps, monkeypatch):
+    one_shard_runs(monkeypatch, deps.settings)  # rankings are tested here, not shards
+    api, lb = leaderboard
     best, mid = add_models(
         {"id": unique("gone/best"), "accuracy": 1.0}, {"id": unique("gone/mid"), "accuracy": 0.5}
     )
@@ -259,8 +256,9 @@ def test_inference_keeps_serving_when_the_selected_model_disappears(board, deps)
     assert trace["fallback"] is True and trace["model_id"] == mid_id
 
 
-def test_a_ranking_is_marked_stale_when_the_configuration_changes(board):
-    api, lb = board
+def test_a_ranking_is_marked_stale_when_the_configuration_changes(leaderboard, deps, monkeypatch):
+    one_shard_runs(monkeypatch, deps.settings)  # rankings are tested here, not shards
+    api, lb = leaderboard
     models = add_models({"id": unique("stale/a"), "accuracy": 0.9}, {"id": unique("stale/b")})
     ids = [add_openrouter(api, lb, m) for m in models]
     run = wait_for_run(api, lb, api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()["id"])
@@ -303,10 +301,10 @@ def test_a_ranking_is_marked_stale_when_the_configuration_changes(board):
     assert rerun["config_hash"] == again["config_hash"] != run["config_hash"]
 
 
-def test_concurrent_adds_never_pass_the_candidate_limit(board, deps):
+def test_concurrent_adds_never_pass_the_candidate_limit(leaderboard, deps):
     """The limit check and the add are committed on the leaderboard as read: exact. The
     leaderboard is filled to four below the limit, then eight adds race for the four slots."""
-    api, lb = board
+    api, lb = leaderboard
     cap = deps.settings.max_candidates_per_leaderboard
     filler = [
         {"id": f"m_fill{i:02d}", "label": f"fill {i}", "platform": "openrouter",

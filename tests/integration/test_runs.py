@@ -6,13 +6,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 
 from devstack.identity import LOCAL_SCHEDULER_ACCOUNT as SCHEDULER
 from tests.runs_support import (
     add_models,
     add_openrouter,
-    answered_push_leaderboard,
     arithmetic_rows,
     connect_openrouter,
     push_leaderboard,
@@ -20,17 +18,11 @@ from tests.runs_support import (
     wait_for_run,
 )
 
-ROWS = 120
+ROWS = 120  # the rows of the `leaderboard` fixture (tests/integration/conftest.py)
 
 
-@pytest.fixture
-def ranked(workspace):
-    """A workspace with an OpenRouter key and a consolidated 120-row PUSH leaderboard."""
-    return workspace.api, answered_push_leaderboard(workspace.api, ROWS)
-
-
-def test_a_run_of_three_models_ranks_them_by_their_accuracy(ranked, deps):
-    api, lb = ranked
+def test_a_run_of_three_models_ranks_them_by_their_accuracy(leaderboard, deps):
+    api, lb = leaderboard
     # Fixed ids: a simulated model's right answers are a hash of (model id, row), so the
     # realised accuracies, and this test's outcome, are the same on every run.
     high, mid, low = add_models(
@@ -88,8 +80,8 @@ def test_a_run_of_three_models_ranks_them_by_their_accuracy(ranked, deps):
     )
 
 
-def test_a_completed_run_is_never_seen_before_its_ranking(ranked, deps, monkeypatch):
-    api, lb = ranked
+def test_a_completed_run_is_never_seen_before_its_ranking(leaderboard, deps, monkeypatch):
+    api, lb = leaderboard
     real_update = deps.leaderboards.update
 
     def slow_update(leaderboard_id, fields):  # a slow write leaves no window open
@@ -111,8 +103,8 @@ def test_a_completed_run_is_never_seen_before_its_ranking(ranked, deps, monkeypa
     assert board["selected_model"]["id"] == winner
 
 
-def test_injected_429s_and_500s_are_retried_and_scores_stay_right(ranked):
-    api, lb = ranked
+def test_injected_429s_and_500s_are_retried_and_scores_stay_right(leaderboard):
+    api, lb = leaderboard
     flaky, steady = add_models(
         {"id": unique("sim/flaky"), "accuracy": 1.0, "error_rate": 0.1, "rate_limit_rate": 0.1,
          "retry_after_seconds": 0},
@@ -131,8 +123,8 @@ def test_injected_429s_and_500s_are_retried_and_scores_stay_right(ranked):
     assert flaky_calls["429"] + flaky_calls["500"] > 0  # faults really happened
 
 
-def test_two_concurrent_run_requests_one_is_refused(ranked):
-    api, lb = ranked
+def test_two_concurrent_run_requests_one_is_refused(leaderboard):
+    api, lb = leaderboard
     for model in add_models({"id": unique("sim/a")}, {"id": unique("sim/b")}):
         add_openrouter(api, lb, model)
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -151,8 +143,8 @@ def test_two_concurrent_run_requests_one_is_refused(ranked):
     wait_for_run(api, lb, again.json()["id"])
 
 
-def test_a_shard_delivered_twice_is_counted_once(ranked, deps, stack):
-    api, lb = ranked
+def test_a_shard_delivered_twice_is_counted_once(leaderboard, deps, stack):
+    api, lb = leaderboard
     models = [
         add_openrouter(api, lb, m)
         for m in add_models({"id": unique("sim/x")}, {"id": unique("sim/y")})
@@ -205,8 +197,8 @@ def test_a_push_dataset_needs_100_rows_before_models(workspace):
     assert (error["code"], error["rows"], error["required_rows"]) == ("dataset_too_small", 40, 100)
 
 
-def test_cancel_stops_a_run_and_frees_the_leaderboard(ranked, deps):
-    api, lb = ranked
+def test_cancel_stops_a_run_and_frees_the_leaderboard(leaderboard, deps):
+    api, lb = leaderboard
     slow = add_models(
         {"id": unique("sim/slow"), "latency_ms": {"fixed": 300}},
         {"id": unique("sim/slow2"), "latency_ms": {"fixed": 300}},
@@ -224,8 +216,8 @@ def test_cancel_stops_a_run_and_frees_the_leaderboard(ranked, deps):
     api.post(f"/v1/leaderboard/{lb}/runs/{next_run.json()['id']}/cancel")
 
 
-def test_a_stalled_run_is_failed_by_the_watchdog(ranked, deps, stack):
-    api, lb = ranked
+def test_a_stalled_run_is_failed_by_the_watchdog(leaderboard, deps, stack):
+    api, lb = leaderboard
     for model in add_models(
         {"id": unique("sim/w1"), "latency_ms": {"fixed": 200}}, {"id": unique("sim/w2")}
     ):

@@ -7,7 +7,7 @@ import uuid
 
 from cryptography.fernet import Fernet
 
-from shared import cli
+from cli import main as cli
 from shared.services.integrations import reencrypt_secrets
 from shared.storage.secrets import SecretStore
 
@@ -57,7 +57,7 @@ def test_a_secret_no_configured_key_reads_is_reported_and_left_alone(deps):
 
 
 def test_the_cli_re_encrypts_with_the_configured_keys(deps, capsys):
-    """``python -m shared.cli secrets re-encrypt`` runs the same step with the deployment's
+    """``drgero secrets re-encrypt`` runs the same step with the deployment's
     keys; here they are the stack's own key, so a secret it wrote is already current."""
     workspace = "ws_rot_" + uuid.uuid4().hex
     deps.secrets.put(workspace, "integration:openrouter", "sk-or-cli-0000")

@@ -22,6 +22,7 @@ from tests.runs_support import (
     add_openrouter,
     arithmetic_rows,
     connect_openrouter,
+    one_shard_runs,
     push_leaderboard,
     register_answers,
     sim,
@@ -377,7 +378,8 @@ def _run(api, lb: str) -> dict:
     return run
 
 
-def test_selection_follows_the_winner_or_stays_pinned(workspace):
+def test_selection_follows_the_winner_or_stays_pinned(workspace, deps, monkeypatch):
+    one_shard_runs(monkeypatch, deps.settings)  # rankings are tested here, not shards
     api = workspace.api
     rows = arithmetic_rows(100)
     register_answers(rows)

@@ -14,7 +14,6 @@ from tests.errors import assert_error
 from tests.runs_support import (
     add_models,
     add_openrouter,
-    answered_push_leaderboard,
     arithmetic_rows,
     push_leaderboard,
     sim,
@@ -24,13 +23,7 @@ from tests.runs_support import (
 )
 
 HIDDEN = "stored (hidden)"
-ROWS = 100
-
-
-@pytest.fixture
-def board(workspace):
-    """A workspace with an OpenRouter key and a consolidated 100-row PUSH leaderboard."""
-    return workspace.api, answered_push_leaderboard(workspace.api, ROWS)
+ROWS = 100  # the rows of the `leaderboard` fixture (tests/integration/conftest.py)
 
 
 def _custom_endpoint(name: str, **behaviour) -> str:
@@ -56,8 +49,8 @@ def _sim_stats(model_id: str) -> dict:
 # -- OpenRouter -----------------------------------------------------------------------------------
 
 
-def test_openrouter_models_are_checked_against_the_catalog(board):
-    api, lb = board
+def test_openrouter_models_are_checked_against_the_catalog(leaderboard):
+    api, lb = leaderboard
     [fresh, expired] = add_models(
         {"id": unique("wiz/or-fresh")},
         {"id": unique("wiz/or-expired"), "expiration_date": "2020-01-01"},
@@ -98,8 +91,8 @@ def test_openrouter_models_need_a_key(workspace, deps):
 # -- Custom and Hugging Face endpoints ------------------------------------------------------------
 
 
-def test_custom_endpoints_store_their_token_hidden(board, deps, workspace):
-    api, lb = board
+def test_custom_endpoints_store_their_token_hidden(leaderboard, deps, workspace):
+    api, lb = leaderboard
     bearer, header = "cust-" + uuid.uuid4().hex, "hdr-" + uuid.uuid4().hex
     json_url = _custom_endpoint(unique("wizjson"), format="json", auth="bearer", token=bearer,
                                 field_path="data.answer")  # fmt: skip
@@ -157,8 +150,8 @@ def test_custom_endpoints_store_their_token_hidden(board, deps, workspace):
         ({"auth": {"method": "basic", "token": "tok-12345678"}}, "auth"),
     ],
 )
-def test_bad_custom_configs_are_refused(board, body, field):
-    api, lb = board
+def test_bad_custom_configs_are_refused(leaderboard, body, field):
+    api, lb = leaderboard
     model = {"platform": "custom", "endpoint": f"{sim_url()}/custom/chat"} | body
     refused = _add(api, lb, model)
     error = assert_error(refused, 422)
@@ -168,8 +161,8 @@ def test_bad_custom_configs_are_refused(board, body, field):
     assert _models(api, lb) == []
 
 
-def test_a_hugging_face_endpoint_and_unknown_platforms(board):
-    api, lb = board
+def test_a_hugging_face_endpoint_and_unknown_platforms(leaderboard):
+    api, lb = leaderboard
     [served] = add_models({"id": unique("wiz/hf-served")})
     token = "hf_" + uuid.uuid4().hex
     added = _add(api, lb, {"platform": "huggingface", "endpoint": sim_url(), "token": token,
@@ -190,8 +183,8 @@ def test_a_hugging_face_endpoint_and_unknown_platforms(board):
 # -- Dr.Gero models -------------------------------------------------------------------------------
 
 
-def test_drgero_models_crud_and_as_candidates(board):
-    api, lb = board
+def test_drgero_models_crud_and_as_candidates(leaderboard):
+    api, lb = leaderboard
     token = "dm-" + uuid.uuid4().hex
     url = _custom_endpoint(unique("wizdm"), format="chat", auth="bearer", token=token)
     made = []
@@ -251,8 +244,8 @@ def test_drgero_models_are_private_to_their_workspace(workspace, other_workspace
 # -- one run over the four platforms --------------------------------------------------------------
 
 
-def test_a_run_ranks_custom_hugging_face_drgero_and_openrouter_models(board, caplog):
-    api, lb = board
+def test_a_run_ranks_custom_hugging_face_drgero_and_openrouter_models(leaderboard, caplog):
+    api, lb = leaderboard
     caplog.set_level(logging.INFO)
     bearer, dm_token, hf_token = ("cust-" + uuid.uuid4().hex, "dm-" + uuid.uuid4().hex,
                                   "hf_" + uuid.uuid4().hex)  # fmt: skip
@@ -335,8 +328,8 @@ def _published_p95(median: float, p99: float) -> float:
     return p90 + (p99 - p90) * 5 / 9
 
 
-def test_auto_select_explains_its_picks_and_prefers_measured_latency(board, deps, workspace):
-    api, lb = board
+def test_auto_select_explains_its_picks_and_prefers_measured_latency(leaderboard, deps, workspace):
+    api, lb = leaderboard
     tag = uuid.uuid4().hex[:6]
     a, b, c, d, e, f = (f"wz{tag}{x}" for x in "abcdef")
     fast, mid, tail = ({"median": 200, "p99": 600}, {"median": 300, "p99": 1200},
@@ -408,9 +401,11 @@ def test_auto_select_explains_its_picks_and_prefers_measured_latency(board, deps
 # -- limits ---------------------------------------------------------------------------------------
 
 
-def test_candidates_per_leaderboard_are_capped_for_adds_and_auto_select(board, deps, monkeypatch):
+def test_candidates_per_leaderboard_are_capped_for_adds_and_auto_select(
+    leaderboard, deps, monkeypatch
+):
     monkeypatch.setattr(deps.settings, "max_candidates_per_leaderboard", 3)
-    api, lb = board
+    api, lb = leaderboard
     ids = add_models(*({"id": unique("sim/cap")} for _ in range(4)))
     added = [add_openrouter(api, lb, model) for model in ids[:2]]
     path = f"/v1/leaderboard/{lb}/models/auto-select"

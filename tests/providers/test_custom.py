@@ -17,7 +17,7 @@ from shared.providers.errors import (
     UpstreamUnavailable,
 )
 from simulator.server import Simulator
-from tests.providers import SimControl, loopback_client, running_simulator
+from tests.providers import SimControl, running_simulator
 
 QUESTION = "How many legs does a spider have?"
 ANSWER = "Eight legs."
@@ -53,22 +53,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
         yield started
 
 
-@pytest.fixture(scope="module")
-def control(sim: Simulator) -> Iterator[SimControl]:
-    control = SimControl(sim)
-    yield control
-    control.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_simulator(control: SimControl) -> None:
-    control.reset()
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with loopback_client() as client:
-        yield client
+pytestmark = pytest.mark.usefixtures("fresh_simulator")  # tests/providers/conftest.py
 
 
 NO_AUTH = AuthConfig(method="none", token=None)

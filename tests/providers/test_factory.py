@@ -16,7 +16,7 @@ from shared.providers.huggingface import HuggingFaceEndpoint
 from shared.providers.openrouter import OpenRouterEndpoint
 from shared.settings import Settings
 from simulator.server import Simulator
-from tests.providers import HF_TOKEN, OPENROUTER_KEY, SimControl, loopback_client, running_simulator
+from tests.providers import HF_TOKEN, OPENROUTER_KEY, SimControl, running_simulator
 
 QUESTION = "What colour is the sky on a clear day?"
 ANSWER = "Blue"
@@ -43,12 +43,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
         answer_key=[{"input": QUESTION, "expected": ANSWER}],
     ) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with loopback_client() as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +95,10 @@ def test_each_platform_builds_and_answers(
     sim: Simulator, client: httpx.Client, settings: Settings, platform: str, kind: type
 ) -> None:
     request = ChatRequest(messages=[{"role": "user", "content": QUESTION}])
-    direct = build(configs(sim)[platform], client, settings)
-    drgero = build({"platform": "drgero", "resolved": configs(sim)[platform]}, client, settings)
-    for target in (direct, drgero):
-        assert isinstance(target, GuardedEndpoint) and isinstance(target.inner, kind)
-        assert target.label.startswith(platform + ":")
-        assert target.complete(request, timeout=TIMEOUT).output == ANSWER
+    target = build(configs(sim)[platform], client, settings)
+    assert isinstance(target, GuardedEndpoint) and isinstance(target.inner, kind)
+    assert target.label.startswith(platform + ":")
+    assert target.complete(request, timeout=TIMEOUT).output == ANSWER
 
 
 def test_openrouter_calls_carry_the_app_headers(
@@ -161,7 +153,6 @@ def test_missing_secrets_are_missing_credentials(
         {"platform": "custom", "endpoint": "https://x.example", "response": {"format": "json"}},
         {"platform": "huggingface", "endpoint": "https://x.example", "model": 7},
         {"platform": "drgero"},
-        {"platform": "drgero", "resolved": {"platform": "drgero", "resolved": {}}},
     ],
 )
 def test_invalid_configs_are_model_config_invalid(

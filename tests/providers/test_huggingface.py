@@ -24,7 +24,7 @@ from shared.providers.errors import (
 from shared.providers.huggingface import MAX_LINE_BYTES, HuggingFaceEndpoint, HuggingFaceHub
 from shared.settings import Settings
 from simulator.server import Simulator
-from tests.providers import HF_TOKEN, SimControl, loopback_client, running_simulator
+from tests.providers import HF_TOKEN, SimControl, running_simulator
 
 QUESTION = "Translate 'good morning' to French."
 ANSWER = "Bonjour"
@@ -49,19 +49,12 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 
 
 @pytest.fixture(scope="module")
-def control(sim: Simulator) -> Iterator[SimControl]:
-    control = SimControl(sim)
+def control(control: SimControl) -> SimControl:
+    """The shared ``control`` (tests/providers/conftest.py), with this module's Hub files."""
     control.hf_file("acme/qa", "train.jsonl", jsonl(ROWS))
     control.hf_file("acme/qa", "data/train.jsonl.gz", gzip.compress(jsonl(ROWS)))
     control.hf_file("acme/secret", "train.jsonl", jsonl(ROWS), private=True)
-    yield control
-    control.close()
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with loopback_client() as client:
-        yield client
+    return control
 
 
 def hub(sim: Simulator, client: httpx.Client, token: str | None = None) -> HuggingFaceHub:

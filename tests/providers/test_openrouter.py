@@ -23,7 +23,6 @@ from simulator.server import Simulator
 from tests.providers import (
     OPENROUTER_KEY,
     SimControl,
-    loopback_client,
     never_sleep,
     running_simulator,
 )
@@ -63,22 +62,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
         yield started
 
 
-@pytest.fixture(scope="module")
-def control(sim: Simulator) -> Iterator[SimControl]:
-    control = SimControl(sim)
-    yield control
-    control.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_simulator(control: SimControl) -> None:
-    control.reset()
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with loopback_client() as client:
-        yield client
+pytestmark = pytest.mark.usefixtures("fresh_simulator")  # tests/providers/conftest.py
 
 
 def endpoint(sim: Simulator, client: httpx.Client, *, key: str = OPENROUTER_KEY) -> Endpoint:

@@ -22,7 +22,6 @@ from shared.providers.errors import (
 )
 from shared.providers.factory import build_endpoint
 from shared.settings import Settings
-from tests.providers import loopback_client
 from tests.providers.hostile import HostileServer, Route
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -45,12 +44,6 @@ def server() -> Iterator[HostileServer]:
             }
         )
         yield started
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with loopback_client() as made:
-        yield made
 
 
 def _custom(server: HostileServer, path: str, **extra: Any) -> dict[str, Any]:

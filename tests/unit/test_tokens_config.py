@@ -95,22 +95,6 @@ def test_digest_is_the_sha256_hex_of_the_utf8_token():
     )
 
 
-@pytest.mark.parametrize(
-    ("value", "looks"),
-    [
-        ("drgero_abc", True),
-        ("hpd_abc", True),
-        ("drgero", False),
-        ("hpd", False),
-        ("Bearer drgero_abc", False),
-        ("sk-abc", False),
-        ("", False),
-    ],
-)
-def test_looks_like_token_knows_both_prefixes(value, looks):
-    assert tokens.looks_like_token(value) is looks
-
-
 def test_push_config_defaults_follow_the_brief():
     config = PushDatasetConfig(mode="push")
     assert (config.max_samples, config.daily_limit, config.monthly_limit) == (5000, 1000, 20000)
