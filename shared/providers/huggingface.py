@@ -19,14 +19,8 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from shared.domain.jsonl import JsonlError, iter_lines
-from shared.providers.base import (
-    ChatRequest,
-    Completion,
-    StreamEvent,
-    chat_body,
-    open_chat_stream,
-    post_chat,
-)
+from shared.providers.base import ChatRequest, Completion, StreamEvent
+from shared.providers.chat_format import chat_body, open_chat_stream, post_chat
 from shared.providers.errors import (
     DatasetAccessDenied,
     DatasetInvalid,
