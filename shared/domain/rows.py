@@ -43,7 +43,8 @@ the other rows of the push are still accepted. These are the field rules:
 A row is rejected for the first problem found, in this order: not an object, too large, values
 JSON cannot carry, id, input and messages, expected, rubric, metadata. Rejection codes:
 ``row_not_object``, ``row_too_large``, ``invalid_id``, ``invalid_messages``, ``missing_input``,
-``invalid_field`` (with the field's name).
+``invalid_field`` (with the field's name). Messages are rendered as text by
+:mod:`shared.domain.chat_messages`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.domain.chat_messages import a_json, render_messages
 from shared.domain.jsonl import canonical_bytes, canonical_json, json_type_name
 
 INPUT_FIELDS = ("input", "prompt", "question", "query")
@@ -166,17 +168,6 @@ def content_id(input_text: str) -> str:
     """The id of a row pushed without one: the same for the same input in every process/release."""
     digest = hashlib.sha256((_CONTENT_ID_SALT + input_text).encode("utf-8")).hexdigest()
     return "c_" + digest[:32]
-
-
-def render_messages(messages: list[dict[str, Any]]) -> str:
-    """Chat messages as input text (rules in the module docstring); ValueError if they are invalid.
-
-    The error message names the message (``messages[2].content``) and what is wrong with it.
-    """
-    if not isinstance(messages, list) or not messages:
-        raise ValueError("messages must be a non-empty array of message objects")
-    blocks = (_render_message(f"messages[{i}]", message) for i, message in enumerate(messages))
-    return "\n\n".join(block for block in blocks if block)
 
 
 def _normalise_row(raw: Any, max_row_bytes: int) -> Row:
@@ -305,73 +296,12 @@ def _pick_messages(raw: dict[str, Any]) -> tuple[list[dict[str, Any]] | None, st
         raise _Rejected("invalid_messages", str(exc), "messages") from None
 
 
-def _render_message(where: str, message: Any) -> str:
-    if not isinstance(message, dict):
-        raise ValueError(f"{where} must be an object with role and content, got {_a(message)}")
-    role = message.get("role")
-    if not isinstance(role, str) or not role.strip():
-        raise ValueError(f"{where}.role must be a non-empty string, got {_a(role)}")
-    pieces = [_render_content(f"{where}.content", message.get("content"))]
-    pieces += _render_tool_calls(where, message)
-    text = "\n".join(piece for piece in pieces if piece.strip())
-    return f"{role}: {text}" if text else ""
-
-
-def _render_content(where: str, content: Any) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    if not isinstance(content, list):
-        raise ValueError(
-            f"{where} must be a string, null or an array of content parts, got {_a(content)}"
-        )
-    return "\n".join(_render_part(f"{where}[{j}]", part) for j, part in enumerate(content))
-
-
-def _render_part(where: str, part: Any) -> str:
-    kind = part.get("type") if isinstance(part, dict) else None
-    if not isinstance(part, dict) or not isinstance(kind, str) or not kind:
-        raise ValueError(f"{where} must be a content part object with a string 'type'")
-    if kind == "text":
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise ValueError(f"{where}.text must be a string, got {_a(text)}")
-        return text
-    return {"image_url": "[image]", "input_audio": "[audio]"}.get(kind, f"[{kind}]")
-
-
-def _render_tool_calls(where: str, message: dict[str, Any]) -> list[str]:
-    calls = message.get("tool_calls")
-    if calls is not None and not isinstance(calls, list):
-        raise ValueError(f"{where}.tool_calls must be an array, got {_a(calls)}")
-    rendered = []
-    for k, call in enumerate(calls or []):
-        function = call.get("function") if isinstance(call, dict) else None
-        rendered.append(_render_call(f"{where}.tool_calls[{k}].function", function))
-    if message.get("function_call") is not None:  # the legacy single-call form
-        rendered.append(_render_call(f"{where}.function_call", message["function_call"]))
-    return rendered
-
-
-def _render_call(where: str, function: Any) -> str:
-    name = function.get("name") if isinstance(function, dict) else None
-    if not isinstance(name, str):
-        raise ValueError(f"{where} must be an object with a string 'name'")
-    arguments = function.get("arguments")
-    if arguments is not None and not isinstance(arguments, str):
-        arguments = canonical_json(arguments)
-    return f"[tool call {name}({arguments or ''})]"
-
-
-def _a(value: Any) -> str:
-    return f"a JSON {json_type_name(value)}"
-
-
 def _metadata(raw: dict[str, Any], used: set[str | None]) -> dict[str, Any]:
     explicit = raw.get("metadata")
     if not isinstance(explicit, dict | None):
         raise _Rejected(
             "invalid_field",
-            f"field 'metadata' must be an object or null, got {_a(explicit)}",
+            f"field 'metadata' must be an object or null, got {a_json(explicit)}",
             "metadata",
         )
     metadata = {name: value for name, value in raw.items() if name not in used}
@@ -416,7 +346,9 @@ def _text(where: str, value: Any) -> Any:
 
 
 def _bad_type(where: str, value: Any, expected: str) -> _Rejected:
-    return _Rejected("invalid_field", f"field {where!r} must be {expected}, got {_a(value)}", where)
+    return _Rejected(
+        "invalid_field", f"field {where!r} must be {expected}, got {a_json(value)}", where
+    )
 
 
 _KNOWN_METADATA: dict[str, Callable[[str, Any], Any]] = {

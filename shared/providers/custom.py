@@ -24,15 +24,8 @@ from typing import Any, Literal
 
 import httpx
 
-from shared.providers.base import (
-    ChatRequest,
-    Completion,
-    StreamEvent,
-    as_timeout,
-    chat_body,
-    open_chat_stream,
-    parse_chat_completion,
-)
+from shared.providers.base import ChatRequest, Completion, StreamEvent, as_timeout
+from shared.providers.chat_format import chat_body, open_chat_stream, parse_chat_completion
 from shared.providers.errors import InvalidUpstreamResponse, ModelConfigInvalid, NotSupported
 from shared.providers.http import checked_endpoint_url, endpoint_label, json_of, send
 

@@ -18,15 +18,8 @@ from urllib.parse import quote
 
 import httpx
 
-from shared.providers.base import (
-    ChatRequest,
-    Completion,
-    StreamEvent,
-    chat_body,
-    float_or_none,
-    open_chat_stream,
-    post_chat,
-)
+from shared.providers.base import ChatRequest, Completion, StreamEvent
+from shared.providers.chat_format import chat_body, float_or_none, open_chat_stream, post_chat
 from shared.providers.errors import InvalidUpstreamResponse, MissingCredentials
 from shared.providers.http import json_of, send
 

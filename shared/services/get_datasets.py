@@ -21,15 +21,15 @@ from shared.clock import utcnow
 from shared.domain.rows import Row, RowRejection, normalise_rows
 from shared.domain.scoring import check_pattern
 from shared.errors import DrGeroError, PayloadTooLarge, ValidationFailed
-from shared.providers.errors import ProviderError
-from shared.providers.huggingface import (
+from shared.providers.errors import (
     DatasetAccessDenied,
     DatasetInvalid,
     DatasetNotFound,
     DatasetTooLarge,
     DatasetUrlInvalid,
-    HuggingFaceHub,
+    ProviderError,
 )
+from shared.providers.huggingface import HuggingFaceHub
 from shared.services.integrations import hf_token
 from shared.wiring import Deps
 

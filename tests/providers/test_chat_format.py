@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.providers.base import ChatRequest, chat_body, iter_sse_chat, parse_chat_completion
+from shared.providers.base import ChatRequest
+from shared.providers.chat_format import chat_body, iter_sse_chat, parse_chat_completion
 from shared.providers.errors import (
     InvalidUpstreamResponse,
     RateLimited,

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from shared.providers.errors import DatasetUrlInvalid
-from shared.providers.huggingface import HuggingFaceHub, parse_dataset_url
+from shared.providers.huggingface import HuggingFaceHub
+from shared.providers.huggingface_urls import parse_dataset_url
 
 ENDPOINT = "http://127.0.0.1:9999"
 

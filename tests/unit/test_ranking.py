@@ -10,15 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.domain.ranking import (
-    RowResult,
-    _percentile,
-    binomial,
-    bootstrap_interval,
-    multinomial,
-    nearest_rank,
-    rank_models,
-)
+from shared.domain.ranking import RowResult, nearest_rank, rank_models
+from shared.domain.resampling import _percentile, binomial, bootstrap_interval, multinomial
 
 
 def scored(*scores, prefix="r"):

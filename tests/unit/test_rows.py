@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.domain.chat_messages import render_messages
 from shared.domain.jsonl import canonical_bytes, canonical_json
 from shared.domain.rows import (
     BodyShapeError,
@@ -17,7 +18,6 @@ from shared.domain.rows import (
     content_id,
     extract_rows,
     normalise_rows,
-    render_messages,
 )
 
 LIMIT = 10_000
