@@ -246,7 +246,7 @@ class Settings(BaseSettings):
 
     # Fernet keys (urlsafe base64 of 32 bytes each) that encrypt stored provider credentials,
     # comma-separated: the first encrypts, every one decrypts (rotation: put the new key
-    # first, run ``python -m shared.cli secrets re-encrypt``, then drop the old one). A
+    # first, run ``drgero secrets re-encrypt``, then drop the old one). A
     # malformed key stops the start-up. Integrations refuse to store secrets while unset.
     secrets_key: SecretStr | None = None
     # Lifetime of a signed dataset download URL, made on demand by the download endpoint

@@ -6,7 +6,7 @@ secret and its last four characters for masked display. The keys come from the
 database export alone reveals nothing. Plaintext leaves this module only to call a provider.
 
 Rotation (``MultiFernet``): the setting is a comma-separated list; the first key encrypts,
-every key decrypts. Put a new key first, deploy, run ``python -m shared.cli secrets
+every key decrypts. Put a new key first, deploy, run ``drgero secrets
 re-encrypt`` (:meth:`SecretStore.reencrypt_page`, page by page, idempotent), then remove the
 old key.
 
