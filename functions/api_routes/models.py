@@ -7,9 +7,9 @@ from pydantic import TypeAdapter
 
 from functions.api_routes import caller, paging, router
 from shared import wiring
-from shared.domain.models import AutoSelectIn, CandidateModelIn, WorkspaceModelCreate
+from shared.domain.candidates import AutoSelectIn, CandidateModelIn, WorkspaceModelCreate
 from shared.domain.tokens import Scope
-from shared.services import models, selection, workspace_models
+from shared.services import auto_select, candidates, drgero_models, selection
 from shared.web.http import parse, read_json
 
 _CANDIDATE = TypeAdapter(CandidateModelIn)
@@ -19,24 +19,24 @@ _CANDIDATE = TypeAdapter(CandidateModelIn)
 def _add_model(request: flask.Request, leaderboard_id: str) -> tuple[dict, int]:
     principal = caller(request, Scope.LEADERBOARDS_WRITE)
     body = _CANDIDATE.validate_python(read_json(request, integral_floats=True))
-    return models.add_model(wiring.deps(), principal, leaderboard_id, body), 201
+    return candidates.add_model(wiring.deps(), principal, leaderboard_id, body), 201
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/models")
 def _list_models(request: flask.Request, leaderboard_id: str) -> dict:
-    return models.list_models(wiring.deps(), caller(request), leaderboard_id)
+    return candidates.list_models(wiring.deps(), caller(request), leaderboard_id)
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/models/auto-select")
 def _auto_select(request: flask.Request, leaderboard_id: str) -> dict:
     principal = caller(request, Scope.LEADERBOARDS_WRITE)
     body = parse(AutoSelectIn, request)
-    return models.auto_select(wiring.deps(), principal, leaderboard_id, body)
+    return auto_select.auto_select(wiring.deps(), principal, leaderboard_id, body)
 
 
 @router.route("DELETE", "/v1/leaderboard/{leaderboard_id}/models/{model_id}")
 def _remove_model(request: flask.Request, leaderboard_id: str, model_id: str) -> tuple[None, int]:
-    models.remove_model(wiring.deps(), caller(request), leaderboard_id, model_id)
+    candidates.remove_model(wiring.deps(), caller(request), leaderboard_id, model_id)
     return None, 204
 
 
@@ -51,27 +51,27 @@ def _select(request: flask.Request, leaderboard_id: str) -> dict:
 def _create_workspace_model(request: flask.Request) -> tuple[dict, int]:
     principal = caller(request, Scope.LEADERBOARDS_WRITE)
     body = parse(WorkspaceModelCreate, request)
-    return workspace_models.create_workspace_model(wiring.deps(), principal, body), 201
+    return drgero_models.create_drgero_model(wiring.deps(), principal, body), 201
 
 
 @router.route("GET", "/v1/workspace/models")
 def _list_workspace_models(request: flask.Request) -> dict:
-    return workspace_models.list_workspace_models(wiring.deps(), caller(request), **paging(request))
+    return drgero_models.list_drgero_models(wiring.deps(), caller(request), **paging(request))
 
 
 @router.route("GET", "/v1/workspace/model/{model_id}")
 def _get_workspace_model(request: flask.Request, model_id: str) -> dict:
-    return workspace_models.get_workspace_model(wiring.deps(), caller(request), model_id)
+    return drgero_models.get_drgero_model(wiring.deps(), caller(request), model_id)
 
 
 @router.route("PATCH", "/v1/workspace/model/{model_id}")
 def _update_workspace_model(request: flask.Request, model_id: str) -> dict:
     principal = caller(request, Scope.LEADERBOARDS_WRITE)
-    body = parse(workspace_models.WorkspaceModelUpdate, request)
-    return workspace_models.update_workspace_model(wiring.deps(), principal, model_id, body)
+    body = parse(drgero_models.WorkspaceModelUpdate, request)
+    return drgero_models.update_drgero_model(wiring.deps(), principal, model_id, body)
 
 
 @router.route("DELETE", "/v1/workspace/model/{model_id}")
 def _delete_workspace_model(request: flask.Request, model_id: str) -> tuple[None, int]:
-    workspace_models.delete_workspace_model(wiring.deps(), caller(request), model_id)
+    drgero_models.delete_drgero_model(wiring.deps(), caller(request), model_id)
     return None, 204
