@@ -22,9 +22,10 @@ from shared.providers.google_identity import CertsLimits, GoogleCerts
 from shared.services.hotcache import Caches, TtlCache
 from shared.settings import Settings, get_settings
 from shared.storage.accounts import TokenRepo, WorkspaceRepo
+from shared.storage.candidates import CandidateRepo
 from shared.storage.datasets import DatasetStore
+from shared.storage.drgero_models import DrGeroModelRepo
 from shared.storage.leaderboards import LeaderboardRepo
-from shared.storage.models import CandidateRepo, WorkspaceModelRepo
 from shared.storage.origins import OriginRepo
 from shared.storage.push_store import PushStore
 from shared.storage.runs import RunRepo
@@ -111,7 +112,7 @@ class Deps:
     tasks: TaskQueue
     secrets: SecretStore
     candidates: CandidateRepo
-    workspace_models: WorkspaceModelRepo
+    drgero_models: DrGeroModelRepo
     runs: RunRepo
     origins: OriginRepo
     writes: WriteBehind  # traces and spend that no response waits for, committed in batches
@@ -124,6 +125,11 @@ class Deps:
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="after")
     )
+
+    @property
+    def workspace_models(self) -> DrGeroModelRepo:
+        """The old name of ``drgero_models``, until ``services.inference`` moves to it."""
+        return self.drgero_models
 
     def cache(self, name: str, *, ttl: float) -> TtlCache:
         """The hot-path cache ``name`` of this instance, bounded by the cache settings."""
@@ -157,7 +163,7 @@ def build(current: Settings) -> Deps:
         http=once(lambda: http_client(current)),
         oidc_certs=once(lambda: oidc_certs(current)),
         candidates=CandidateRepo(db),
-        workspace_models=WorkspaceModelRepo(db),
+        drgero_models=DrGeroModelRepo(db),
         runs=RunRepo(
             db,
             max_document_bytes=current.firestore_max_document_bytes,

@@ -6,9 +6,9 @@ import flask
 from pydantic import TypeAdapter
 
 from functions.api_routes import caller, paging, router
-from shared.domain.models import AutoSelectIn, CandidateModelIn, WorkspaceModelCreate
+from shared.domain.candidates import AutoSelectIn, CandidateModelIn, WorkspaceModelCreate
 from shared.domain.tokens import Scope
-from shared.services import models, selection, workspace_models
+from shared.services import auto_select, candidates, drgero_models, selection
 from shared.web.http import parse, read_json
 from shared.wiring import Deps
 
@@ -19,26 +19,26 @@ _CANDIDATE = TypeAdapter(CandidateModelIn)
 def _add_model(request: flask.Request, deps: Deps, leaderboard_id: str) -> tuple[dict, int]:
     principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
     body = _CANDIDATE.validate_python(read_json(request, integral_floats=True))
-    return models.add_model(deps, principal, leaderboard_id, body), 201
+    return candidates.add_model(deps, principal, leaderboard_id, body), 201
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/models")
 def _list_models(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
-    return models.list_models(deps, caller(request, deps), leaderboard_id)
+    return candidates.list_models(deps, caller(request, deps), leaderboard_id)
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/models/auto-select")
 def _auto_select(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
     principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(AutoSelectIn, request)
-    return models.auto_select(deps, principal, leaderboard_id, body)
+    return auto_select.auto_select(deps, principal, leaderboard_id, body)
 
 
 @router.route("DELETE", "/v1/leaderboard/{leaderboard_id}/models/{model_id}")
 def _remove_model(
     request: flask.Request, deps: Deps, leaderboard_id: str, model_id: str
 ) -> tuple[None, int]:
-    models.remove_model(deps, caller(request, deps), leaderboard_id, model_id)
+    candidates.remove_model(deps, caller(request, deps), leaderboard_id, model_id)
     return None, 204
 
 
@@ -53,27 +53,27 @@ def _select(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
 def _create_workspace_model(request: flask.Request, deps: Deps) -> tuple[dict, int]:
     principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(WorkspaceModelCreate, request)
-    return workspace_models.create_workspace_model(deps, principal, body), 201
+    return drgero_models.create_drgero_model(deps, principal, body), 201
 
 
 @router.route("GET", "/v1/workspace/models")
 def _list_workspace_models(request: flask.Request, deps: Deps) -> dict:
-    return workspace_models.list_workspace_models(deps, caller(request, deps), **paging(request))
+    return drgero_models.list_drgero_models(deps, caller(request, deps), **paging(request))
 
 
 @router.route("GET", "/v1/workspace/model/{model_id}")
 def _get_workspace_model(request: flask.Request, deps: Deps, model_id: str) -> dict:
-    return workspace_models.get_workspace_model(deps, caller(request, deps), model_id)
+    return drgero_models.get_drgero_model(deps, caller(request, deps), model_id)
 
 
 @router.route("PATCH", "/v1/workspace/model/{model_id}")
 def _update_workspace_model(request: flask.Request, deps: Deps, model_id: str) -> dict:
     principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
-    body = parse(workspace_models.WorkspaceModelUpdate, request)
-    return workspace_models.update_workspace_model(deps, principal, model_id, body)
+    body = parse(drgero_models.WorkspaceModelUpdate, request)
+    return drgero_models.update_drgero_model(deps, principal, model_id, body)
 
 
 @router.route("DELETE", "/v1/workspace/model/{model_id}")
 def _delete_workspace_model(request: flask.Request, deps: Deps, model_id: str) -> tuple[None, int]:
-    workspace_models.delete_workspace_model(deps, caller(request, deps), model_id)
+    drgero_models.delete_drgero_model(deps, caller(request, deps), model_id)
     return None, 204

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.domain.models import CustomModelIn, HuggingFaceModelIn
+from shared.domain.candidates import CustomModelIn, HuggingFaceModelIn
 from shared.errors import ValidationFailed
 from shared.providers.base import Endpoint, UnusableEndpoint
 from shared.providers.custom import auth_problem

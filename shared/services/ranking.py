@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.domain.snapshot import candidates_digest, config_hash
+from shared.domain.snapshot import config_hash
 from shared.domain.tokens import Scope
 from shared.services.auth import Principal, load_leaderboard
-from shared.services.run_guard import leaderboard_snapshot, ranking_freshness, snapshot_parts
+from shared.services.run_guard import (
+    digest_of,
+    leaderboard_snapshot,
+    ranking_freshness,
+    snapshot_parts,
+)
 from shared.services.selection import public_selection, winner_selection
 from shared.wiring import Deps
 
 
 def get_ranking(deps: Deps, principal: Principal, leaderboard_id: str) -> dict[str, Any]:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
-    candidates = deps.candidates.all(leaderboard.id)
-    labels = {m["id"]: m["label"] for m in candidates}
+    candidates = deps.candidates.find_all(leaderboard.id)
+    labels = {m.id: m.label for m in candidates}
     selection = leaderboard.selection or winner_selection(leaderboard, labels)
     model_id = selection.get("model_id")
     base = deps.settings.public_base_url.rstrip("/")
-    current = snapshot_parts(leaderboard_snapshot(leaderboard), candidates_digest(candidates))
+    current = snapshot_parts(leaderboard_snapshot(leaderboard), digest_of(candidates))
     ranking = leaderboard.ranking
     return {
         "leaderboard_id": leaderboard.id,

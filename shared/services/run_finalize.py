@@ -22,6 +22,7 @@ from shared.clock import utcnow
 from shared.domain.ranking import RowResult, rank_models
 from shared.domain.run_status import RunStatus
 from shared.services import selection
+from shared.storage.records import Run
 from shared.wiring import Deps
 
 
@@ -43,11 +44,18 @@ def load_scores(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, list[
 
 
 def compute_ranking(
-    run: dict[str, Any],
+    run: Run | dict[str, Any],
     results: dict[str, list[dict[str, Any]]],
     reviews: dict[tuple[str, str], float] | None = None,
 ) -> dict[str, Any]:
-    human = run["leaderboard_config"]["evaluation"].get("type") == "human"
+    """The ranking of ``run``'s row scores (a human run's: of the reviews so far).
+
+    ``run`` may still be its stored document: the review service reads that one.
+    """
+    if not isinstance(run, Run):
+        run = Run.model_validate(run)
+    evaluation = run.evaluation
+    human = evaluation.get("type") == "human"
     rows: dict[str, list[RowResult]] = {}
     for model_id, model_results in results.items():
         rows[model_id] = []
@@ -67,37 +75,36 @@ def compute_ranking(
                     reviewed=reviewed,
                 )
             )
-    seed = int(hashlib.sha256(run["id"].encode()).hexdigest()[:8], 16)
-    evaluation = run["leaderboard_config"]["evaluation"]
+    seed = int(hashlib.sha256(run.id.encode()).hexdigest()[:8], 16)
     # Exact scores are 0 or 1: a pass is a 1. Judge and human scores pass at their threshold.
     threshold = 1.0 if evaluation.get("type") == "exact" else evaluation.get("pass_threshold", 0.5)
     ranking = rank_models(rows, seed=seed, pass_threshold=threshold).to_json()
-    labels = {m["id"]: m["label"] for m in run["model_configs"]}
+    labels = {m["id"]: m["label"] for m in run.model_configs}
     for model in ranking["models"]:
         model["model_id"] = model.pop("model")  # the API's word for a candidate's id
         model["label"] = labels.get(model["model_id"], model["model_id"])
     return ranking | {
-        "run_id": run["id"],
-        "evaluation": run["leaderboard_config"]["evaluation"].get("type"),
+        "run_id": run.id,
+        "evaluation": evaluation.get("type"),
         # The configuration it was computed under (its run's snapshot): a leaderboard whose
         # configuration differs now shows it stale.
-        "config_hash": run.get("config_hash"),
-        "config_parts": run.get("config_parts"),
+        "config_hash": run.config_hash,
+        "config_parts": run.config_parts,
     }
 
 
 def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any] | None:
     """Complete the run if all its shards are counted; its ranking, or None if not done here."""
     step = _Steps(deps, leaderboard_id, run_id)
-    run = deps.runs.get(leaderboard_id, run_id)
-    if run is None or run["status"] != RunStatus.RUNNING or run.get("shards_total") is None:
+    run = deps.runs.find(leaderboard_id, run_id)
+    if run is None or run.status != RunStatus.RUNNING or run.shards_total is None:
         return None
-    if (run.get("shards_done") or 0) < run["shards_total"]:
+    if run.shards_done < run.shards_total:
         return None  # a shard is still being evaluated
     scores = load_scores(deps, leaderboard_id, run_id)
     step("finalize_loaded")
     ranking = compute_ranking(run, scores)
-    if run["leaderboard_config"]["evaluation"].get("type") == "human":
+    if run.evaluation_type == "human":
         _open_reviews(deps, run)
         step("finalize_reviews_opened")
     _remember_latencies(deps, run, ranking)
@@ -108,10 +115,10 @@ def finalize_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]
         leaderboard_id,
         kind="run",
         trace_id=run_trace_id(run_id),
-        workspace_id=run["workspace_id"],
-        token_id=run.get("requested_by"),
+        workspace_id=run.workspace_id,
+        token_id=run.requested_by,
         run_id=run_id,
-        source=run["source"],
+        source=run.source,
         leader=ranking.get("leader"),
         counts={"models": len(scores), "rows": sum(len(r) for r in scores.values())},
     )
@@ -163,17 +170,17 @@ def _published(deps: Deps, leaderboard_id: str, ranking: dict[str, Any]) -> dict
     ):
         return None
     fields: dict[str, Any] = {"ranking": ranking}
-    candidates = {m["id"] for m in deps.candidates.all(leaderboard_id)}
+    candidates = {m.id for m in deps.candidates.find_all(leaderboard_id)}
     moved = selection.after_run(leaderboard, ranking, candidates)
     if moved is not None:
         fields["selection"] = moved
     return fields
 
 
-def _open_reviews(deps: Deps, run: dict[str, Any]) -> None:
+def _open_reviews(deps: Deps, run: Run) -> None:
     """Every output (model x row) becomes a pending review item; one results object at a time."""
     now = utcnow()
-    prefix = f"runs/{run['leaderboard_id']}/{run['id']}/results/"
+    prefix = f"runs/{run.leaderboard_id}/{run.id}/results/"
     total = 0
     for name in deps.datasets.names(prefix):
         model_id = name[len(prefix) :].split("/", 1)[0]
@@ -187,29 +194,29 @@ def _open_reviews(deps: Deps, run: dict[str, Any]) -> None:
                           "output": r.get("output"),
                           "status": "pending", "score": None, "comment": None,
                           "created_at": now, "reviewed_at": None})  # fmt: skip
-        deps.runs.add_review_items(run["leaderboard_id"], run["id"], items)
+        deps.runs.add_review_items(run.leaderboard_id, run.id, items)
         total += len(items)
-    deps.runs.update(run["leaderboard_id"], run["id"], {"reviews_total": total, "reviews_done": 0})
+    deps.runs.update(run.leaderboard_id, run.id, {"reviews_total": total, "reviews_done": 0})
 
 
-def _remember_latencies(deps: Deps, run: dict[str, Any], ranking: dict[str, Any]) -> None:
+def _remember_latencies(deps: Deps, run: Run, ranking: dict[str, Any]) -> None:
     """Measured latencies feed later estimates and auto-select (they beat published figures)."""
-    keys = {m["id"]: m.get("endpoint_key") for m in run["model_configs"]}
+    keys = {m["id"]: m.get("endpoint_key") for m in run.model_configs}
     for model in ranking["models"]:
         key = keys.get(model["model_id"])
         if key and model.get("latency_p50_ms") is not None:
             measured = {"latency_p50_ms": model["latency_p50_ms"],
                         "latency_p95_ms": model.get("latency_p95_ms"),
                         "latency_p99_ms": model.get("latency_p99_ms"),
-                        "mean_score": model.get("mean_score"), "run_id": run["id"]}  # fmt: skip
-            if deps.candidates.get(run["leaderboard_id"], model["model_id"]) is not None:
+                        "mean_score": model.get("mean_score"), "run_id": run.id}  # fmt: skip
+            if deps.candidates.find(run.leaderboard_id, model["model_id"]) is not None:
                 deps.candidates.update(
-                    run["leaderboard_id"], model["model_id"], {"measured": measured}
+                    run.leaderboard_id, model["model_id"], {"measured": measured}
                 )
-            deps.workspace_models.record_measured(
-                run["workspace_id"],
+            deps.drgero_models.record_measured(
+                run.workspace_id,
                 key,
                 {"p50_ms": model["latency_p50_ms"], "p95_ms": model.get("latency_p95_ms"),
-                 "p99_ms": model.get("latency_p99_ms"), "run_id": run["id"],
+                 "p99_ms": model.get("latency_p99_ms"), "run_id": run.id,
                  "measured_at": utcnow()},
             )  # fmt: skip

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from shared.clock import jsonable
@@ -22,7 +22,7 @@ from shared.domain.prompts import PROMPT_VERSION
 from shared.domain.snapshot import candidates_digest, config_parts, stale_parts
 from shared.errors import Conflict, NotFound, Unavailable
 from shared.storage.leaderboards import Change, LeaderboardChanged
-from shared.storage.records import LeaderboardRecord
+from shared.storage.records import CandidateModel, LeaderboardRecord
 from shared.wiring import Deps
 
 T = TypeVar("T")
@@ -124,11 +124,16 @@ def snapshot_parts(snapshot: dict[str, Any], candidates: str) -> dict[str, str]:
     )
 
 
+def digest_of(candidates: Iterable[CandidateModel]) -> str:
+    """The digest of a set of candidates (``shared.domain.snapshot.candidates_digest``)."""
+    return candidates_digest({"id": c.id, "config": c.config} for c in candidates)
+
+
 def current_parts(deps: Deps, leaderboard: LeaderboardRecord) -> dict[str, str]:
     """The digests of the leaderboard's configuration now."""
     candidates = leaderboard.candidates_digest
     if candidates is None:  # stored before the digest was kept on the leaderboard
-        candidates = candidates_digest(deps.candidates.all(leaderboard.id))
+        candidates = digest_of(deps.candidates.find_all(leaderboard.id))
     return snapshot_parts(leaderboard_snapshot(leaderboard), candidates)
 
 

@@ -25,6 +25,7 @@ from shared.domain.run_status import RunStatus
 from shared.errors import DrGeroError
 from shared.services.get_datasets import read_get_dataset
 from shared.services.runs import fail_run
+from shared.storage.records import LeaderboardRecord
 from shared.tasks.messages import EvaluateShard
 from shared.wiring import Deps
 
@@ -45,11 +46,11 @@ def prepare_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
     if not started:
         return {"status": "dropped", "reason": "run is not queued (already prepared or ended)"}
     leaderboard = deps.leaderboards.get(leaderboard_id)
-    run = deps.runs.get(leaderboard_id, run_id)
+    run = deps.runs.find(leaderboard_id, run_id)
     if leaderboard is None or run is None:
         return {"status": "dropped", "reason": "leaderboard or run is gone"}
     try:
-        pinned, shards = _pin(deps, leaderboard_id, run_id, leaderboard, run)
+        pinned, shards = _pin(deps, leaderboard_id, run_id, leaderboard)
     except DrGeroError as exc:  # a limit or a problem of the file, with its code and limit
         fail_run(deps, leaderboard_id, run_id, exc.code, detail=exc.message[:500], **exc.details)
         _drop_pinned(deps, leaderboard_id, run_id)
@@ -62,8 +63,8 @@ def prepare_run(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
         fail_run(deps, leaderboard_id, run_id, "empty_dataset")
         return {"status": "failed", "reason": "empty_dataset"}
 
-    models = [m["id"] for m in run["model_configs"]]
-    estimate = dict(run["estimate"]) | {"rows": pinned["rows"], "rows_exact": True}
+    models = [m["id"] for m in run.model_configs]
+    estimate = dict(run.estimate or {}) | {"rows": pinned["rows"], "rows_exact": True}
     deps.runs.update(
         leaderboard_id,
         run_id,
@@ -93,11 +94,12 @@ def _drop_pinned(deps: Deps, leaderboard_id: str, run_id: str) -> None:
 
 
 def _pin(
-    deps: Deps, leaderboard_id: str, run_id: str, leaderboard: Any, run: dict[str, Any]
+    deps: Deps, leaderboard_id: str, run_id: str, leaderboard: LeaderboardRecord
 ) -> tuple[dict[str, Any], int]:
     size = deps.settings.run_shard_size
     if leaderboard.is_push:
         version = leaderboard.dataset_version
+        assert version is not None  # a run of a PUSH leaderboard starts from a version
         rows: Iterator[Row] = (
             Row.from_json(data)
             for data in deps.datasets.read_rows(version.object_name, version.generation)

@@ -19,9 +19,8 @@ import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
-
-from google.api_core import exceptions as gexc
 
 from shared.domain.judge import (
     JudgeConfig,
@@ -42,7 +41,8 @@ from shared.services.endpoints import endpoint_for
 from shared.services.run_finalize import finalize_run
 from shared.services.run_prepare import shard_name
 from shared.services.runs import JUDGE_ENDPOINT
-from shared.storage.runs import SCORE_FIELDS
+from shared.storage.records import Run
+from shared.storage.runs import SCORE_FIELDS, ObjectExists, create_once
 from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,9 @@ def results_name(leaderboard_id: str, run_id: str, model_id: str, shard: int) ->
 def evaluate_shard(
     deps: Deps, leaderboard_id: str, run_id: str, model_id: str, shard: int
 ) -> dict[str, Any]:
-    run = deps.runs.get(leaderboard_id, run_id)
-    if run is None or run["status"] != RunStatus.RUNNING:
-        return {"status": "dropped", "reason": f"run is {run['status'] if run else 'gone'}"}
+    run = deps.runs.find(leaderboard_id, run_id)
+    if run is None or run.status != RunStatus.RUNNING:
+        return {"status": "dropped", "reason": f"run is {run.status if run else 'gone'}"}
     where = {"leaderboard_id": leaderboard_id, "model_id": model_id, "shard": shard}
     name = results_name(leaderboard_id, run_id, model_id, shard)
     if deps.datasets.exists(name):
@@ -74,8 +74,8 @@ def evaluate_shard(
         results = evaluated
         deps.checkpoints("shard_evaluated", **where)
         try:
-            deps.datasets.write_jsonl(name, results)
-        except gexc.PreconditionFailed:
+            create_once(deps.datasets, name, results)
+        except ObjectExists:
             results = deps.datasets.read_jsonl(name)  # a duplicate delivery got there first
     counts: dict[str, float] = {
         "rows_done": len(results),
@@ -87,13 +87,13 @@ def evaluate_shard(
         leaderboard_id, run_id, model_id=model_id, shard=shard, counts=counts,
         scores=[scores_of(r) for r in results],
     )  # fmt: skip
-    total = run.get("shards_total") or 0
+    total = run.shards_total or 0
     deps.checkpoints("shard_counted", **where, last=done is not None and done >= total)
     if done is None:
         # Counted before: if every shard is, the delivery that counted last may have died
         # before finalizing (which it answers with 5xx, so this may be its redelivery).
-        again = deps.runs.get(leaderboard_id, run_id) or {}
-        if again.get("status") == RunStatus.RUNNING and again.get("shards_done", 0) >= total:
+        again = deps.runs.find(leaderboard_id, run_id)
+        if again is not None and again.status == RunStatus.RUNNING and again.shards_done >= total:
             finalize_run(deps, leaderboard_id, run_id)
         return {"status": "duplicate"}
     if done >= total:
@@ -122,19 +122,16 @@ def _forget_rows(deps: Deps, leaderboard_id: str, run_id: str, model_id: str, sh
         log.warning("could not delete the saved rows of shard %s/%d", model_id, shard)
 
 
-def _evaluate(
-    deps: Deps, run: dict[str, Any], model_id: str, shard: int
-) -> list[dict[str, Any]] | None:
-    leaderboard_id, run_id = run["leaderboard_id"], run["id"]
+def _evaluate(deps: Deps, run: Run, model_id: str, shard: int) -> list[dict[str, Any]] | None:
+    leaderboard_id, run_id = run.leaderboard_id, run.id
     rows = [
         Row.from_json(d)
         for d in deps.datasets.read_jsonl(shard_name(leaderboard_id, run_id, shard))
     ]
-    endpoint = _endpoint(deps, run, run["endpoints"][model_id])
-    evaluation = run["leaderboard_config"]["evaluation"]
-    judge = _judge(deps, run, evaluation) if evaluation.get("type") == "judge" else None
+    endpoint = _endpoint(deps, run, run.endpoints[model_id])
+    scoring = _scoring(deps, run)  # validated once for the shard, not per row
     pricing = _pricing(run, model_id)
-    prompt = run["leaderboard_config"]["system_prompt"]
+    prompt = run.leaderboard_config["system_prompt"]
     cancelled = _CancelWatch(deps, leaderboard_id, run_id)
     prefix = rows_prefix(leaderboard_id, run_id, model_id, shard)
     saved = _saved_rows(deps, prefix)
@@ -144,9 +141,9 @@ def _evaluate(
             return saved[index]
         if cancelled():
             return None
-        result = _evaluate_row(deps, row, prompt, endpoint, evaluation, judge, pricing)
-        with contextlib.suppress(gexc.PreconditionFailed):  # a duplicate saved it first
-            deps.datasets.write_jsonl(f"{prefix}{index:05d}.jsonl", [result])
+        result = _evaluate_row(deps, row, prompt, endpoint, scoring, pricing)
+        with contextlib.suppress(ObjectExists):  # a duplicate saved it first
+            create_once(deps.datasets, f"{prefix}{index:05d}.jsonl", [result])
         deps.checkpoints(
             "row_saved", leaderboard_id=leaderboard_id, model_id=model_id, shard=shard, row=index
         )
@@ -180,35 +177,50 @@ class _CancelWatch:
     def __call__(self) -> bool:
         if not self._stopped and time.monotonic() - self._checked > CANCEL_CHECK_SECONDS:
             self._checked = time.monotonic()
-            run = self._deps.runs.get(*self._ids)
-            self._stopped = run is None or run["status"] != RunStatus.RUNNING
+            run = self._deps.runs.find(*self._ids)
+            self._stopped = run is None or run.status != RunStatus.RUNNING
         return self._stopped
 
 
-def _endpoint(deps: Deps, run: dict[str, Any], config: dict[str, Any]) -> Endpoint:
+def _endpoint(deps: Deps, run: Run, config: dict[str, Any]) -> Endpoint:
     """The model's endpoint; one that cannot be built (its key was removed since the run
     started) fails each row's call instead of the shard, which a retry could not mend."""
     try:
-        return endpoint_for(deps, run["workspace_id"], config)
+        return endpoint_for(deps, run.workspace_id, config)
     except MissingCredentials as exc:
         label = f"{config.get('platform')}:{config.get('model_id') or config.get('model')}"
         return UnusableEndpoint(label, exc)
 
 
-def _judge(
-    deps: Deps, run: dict[str, Any], evaluation: dict[str, Any]
-) -> tuple[Endpoint, JudgeConfig]:
+@dataclass(frozen=True)
+class _Judge:
+    endpoint: Endpoint
+    config: JudgeConfig
+
+
+# How a shard's rows are scored: exact match, by the judge, or left for human review (None).
+Scoring = ExactConfig | _Judge | None
+
+
+def _scoring(deps: Deps, run: Run) -> Scoring:
+    """The run's evaluation, validated into its typed configuration once per shard."""
+    evaluation = run.evaluation
+    kind = evaluation.get("type", "exact")
+    if kind == "exact":
+        return ExactConfig.model_validate({k: v for k, v in evaluation.items() if k != "type"})
+    if kind != "judge":
+        return None
     fields = {k: v for k, v in evaluation.items() if k not in ("type", "candidate_model_id")}
     config = JudgeConfig.model_validate(fields)
-    endpoint_config = run["endpoints"].get(JUDGE_ENDPOINT) or {
+    endpoint_config = run.endpoints.get(JUDGE_ENDPOINT) or {
         "platform": "openrouter",
         "model_id": config.model,
     }
-    return _endpoint(deps, run, endpoint_config), config
+    return _Judge(_endpoint(deps, run, endpoint_config), config)
 
 
-def _pricing(run: dict[str, Any], model_id: str) -> Price:
-    model: dict[str, Any] = next((m for m in run["model_configs"] if m["id"] == model_id), {})
+def _pricing(run: Run, model_id: str) -> Price:
+    model: dict[str, Any] = next((m for m in run.model_configs if m["id"] == model_id), {})
     return Price.of(model)
 
 
@@ -233,8 +245,7 @@ def _evaluate_row(
     row: Row,
     prompt: str,
     endpoint: Endpoint,
-    evaluation: dict[str, Any],
-    judge: tuple[Endpoint, JudgeConfig] | None,
+    scoring: Scoring,
     pricing: Price,
 ) -> dict[str, Any]:
     result: dict[str, Any] = dict.fromkeys(RESULT_FIELDS) | {
@@ -261,25 +272,21 @@ def _evaluate_row(
         "cost_usd": _cost(completion, pricing),
         "refusal": completion.refusal,
     }
-    kind = evaluation.get("type", "exact")
-    if kind == "exact":
-        config = ExactConfig.model_validate({k: v for k, v in evaluation.items() if k != "type"})
+    if isinstance(scoring, ExactConfig):
         score = score_exact(
-            completion.output, row.expected, config, max_chars=deps.settings.scoring_max_chars
+            completion.output, row.expected, scoring, max_chars=deps.settings.scoring_max_chars
         )
         result |= {"score": score.value, "passed": score.passed, "detail": score.detail}
-    elif kind == "judge" and judge is not None:
-        result |= _judged(deps, judge, render_task(prompt, row.input), completion.output, row)
+    elif isinstance(scoring, _Judge):
+        result |= _judged(deps, scoring, render_task(prompt, row.input), completion.output, row)
     else:
         result["review"] = "pending"
     return result
 
 
-def _judged(
-    deps: Deps, judge: tuple[Endpoint, JudgeConfig], task: str, output: str, row: Row
-) -> dict[str, Any]:
+def _judged(deps: Deps, judge: _Judge, task: str, output: str, row: Row) -> dict[str, Any]:
     """Ask the judge; retry unparseable answers; still unparseable → an error, never a zero."""
-    endpoint, config = judge
+    endpoint, config = judge.endpoint, judge.config
     request = ChatRequest(
         messages=judge_messages(
             task=task,

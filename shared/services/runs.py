@@ -26,17 +26,22 @@ from shared.domain.estimate import (
     estimate_tokens,
 )
 from shared.domain.judge import DEFAULT_JUDGE_MODEL
-from shared.domain.pricing import Price
 from shared.domain.run_status import ACTIVE, RunStatus
-from shared.domain.snapshot import candidates_digest, config_hash
+from shared.domain.snapshot import config_hash
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.providers.errors import ProviderError
 from shared.services.auth import Principal, load_leaderboard
+from shared.services.candidates import endpoint_key, public_model, published_figures
 from shared.services.integrations import workspace_catalog
-from shared.services.models import endpoint_key, public_model, published_figures
-from shared.services.run_guard import leaderboard_snapshot, on_leaderboard_as_read, snapshot_parts
-from shared.storage.records import LeaderboardRecord
+from shared.services.run_guard import (
+    digest_of,
+    leaderboard_snapshot,
+    on_leaderboard_as_read,
+    snapshot_parts,
+)
+from shared.storage.records import CandidateModel, LeaderboardRecord, Run
+from shared.storage.runs import run_document
 from shared.tasks.messages import PrepareRun
 from shared.wiring import Deps
 
@@ -53,7 +58,7 @@ def start_run_for(
     deps: Deps, principal: Principal, leaderboard_id: str, body: RunCreate
 ) -> dict[str, Any]:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
-    run = start_run(
+    run = start(
         deps,
         leaderboard,
         source="manual",
@@ -63,18 +68,24 @@ def start_run_for(
     return public_run(run)
 
 
-def start_run(
+def start_run(deps: Deps, leaderboard: LeaderboardRecord, *, source: Source) -> dict[str, Any]:
+    """:func:`start`, answered as the run's document (what consolidation's improvement runs and
+    the scheduled-runs job read its id from, until they take the :class:`Run`)."""
+    return run_document(start(deps, leaderboard, source=source))
+
+
+def start(
     deps: Deps,
     leaderboard: LeaderboardRecord,
     *,
     source: Source,
     requested_by: str | None = None,
     model_ids: list[str] | None = None,
-) -> dict[str, Any]:
+) -> Run:
     """Snapshot the leaderboard and its candidates, and start a run of them (see ``run_guard``:
     a change to either that commits meanwhile makes the snapshot be taken again)."""
 
-    def attempt(record: LeaderboardRecord) -> dict[str, Any]:
+    def attempt(record: LeaderboardRecord) -> Run:
         run = _new_run(deps, record, source=source, requested_by=requested_by, model_ids=model_ids)
         assert record.revision is not None  # read from the store
         if not deps.runs.create_with_lock(run, board_revision=record.revision):
@@ -87,7 +98,7 @@ def start_run(
         return run
 
     run = on_leaderboard_as_read(deps, leaderboard, attempt)
-    deps.tasks.enqueue(PrepareRun(leaderboard_id=leaderboard.id, run_id=run["id"]))
+    deps.tasks.enqueue(PrepareRun(leaderboard_id=leaderboard.id, run_id=run.id))
     return run
 
 
@@ -98,14 +109,14 @@ def _new_run(
     source: Source,
     requested_by: str | None,
     model_ids: list[str] | None,
-) -> dict[str, Any]:
-    """The run document of a run of ``leaderboard`` as it is now (checked: it can run)."""
-    models = deps.candidates.all(leaderboard.id)
+) -> Run:
+    """A run of ``leaderboard`` as it is now (checked: it can run)."""
+    models = deps.candidates.find_all(leaderboard.id)
     if model_ids is not None:
-        unknown = sorted(set(model_ids) - {m["id"] for m in models})
+        unknown = sorted(set(model_ids) - {m.id for m in models})
         if unknown:
             raise ValidationFailed(f"not candidate models here: {unknown}", code="model_not_found")
-        models = [m for m in models if m["id"] in set(model_ids)]
+        models = [m for m in models if m.id in set(model_ids)]
     if len(models) < 2:
         raise ValidationFailed(
             f"a run compares at least 2 models; this one would have {len(models)}."
@@ -124,50 +135,45 @@ def _new_run(
     now = utcnow()
     estimate = _estimate(deps, leaderboard, models, rows)
     snapshot = leaderboard_snapshot(leaderboard)
-    parts = snapshot_parts(snapshot, candidates_digest(models))
-    return {
-        "id": "run_" + uuid.uuid4().hex[:20],
-        "leaderboard_id": leaderboard.id,
-        "workspace_id": leaderboard.workspace_id,
-        "source": source,
-        "status": RunStatus.QUEUED,
-        "active": True,
-        "requested_by": requested_by,
-        "created_at": now,
-        "started_at": None,
-        "finished_at": None,
-        "deadline_at": now + timedelta(seconds=estimate["seconds"] * 3 + 600),
-        "estimate": estimate | {"rows": rows, "rows_exact": rows_exact},
-        "leaderboard_config": snapshot,
+    parts = snapshot_parts(snapshot, digest_of(models))
+    return Run(
+        id="run_" + uuid.uuid4().hex[:20],
+        leaderboard_id=leaderboard.id,
+        workspace_id=leaderboard.workspace_id,
+        source=source,
+        status=RunStatus.QUEUED,
+        active=True,
+        requested_by=requested_by,
+        created_at=now,
+        started_at=None,
+        finished_at=None,
+        deadline_at=now + timedelta(seconds=estimate["seconds"] * 3 + 600),
+        estimate=estimate | {"rows": rows, "rows_exact": rows_exact},
+        leaderboard_config=snapshot,
         # What the ranking is computed under: its digest, and one per part (``snapshot``).
-        "config_hash": config_hash(parts),
-        "config_parts": parts,
-        "model_configs": [
-            public_model(m) | {"endpoint_key": endpoint_key(m["config"])} for m in models
-        ],
+        config_hash=config_hash(parts),
+        config_parts=parts,
+        model_configs=[public_model(m) | {"endpoint_key": endpoint_key(m.config)} for m in models],
         # How to reach each model (no secrets, only references to them); not in the public log.
-        "endpoints": _endpoints(deps, leaderboard, models),
-        "dataset": None,  # pinned by the prepare task
-        "shards_total": None,
-        "shards_done": 0,
-        "progress": {
-            m["id"]: {"rows_done": 0, "errors": 0, "cost_usd": 0.0, "judge_cost_usd": 0.0}
+        endpoints=_endpoints(deps, leaderboard, models),
+        dataset=None,  # pinned by the prepare task
+        shards_total=None,
+        shards_done=0,
+        progress={
+            m.id: {"rows_done": 0, "errors": 0, "cost_usd": 0.0, "judge_cost_usd": 0.0}
             for m in models
         },
-        "ranking": None,
-        "failure": None,
-    }
+        ranking=None,
+        failure=None,
+    )
 
 
 def list_runs(
     deps: Deps, principal: Principal, leaderboard_id: str, *, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
-    page = deps.runs.list_page(leaderboard.id, limit=limit, cursor=cursor)
-    return {
-        "items": [public_run(r, summary=True) for r in page.items],
-        "next_cursor": page.next_cursor,
-    }
+    runs, next_cursor = deps.runs.find_page(leaderboard.id, limit=limit, cursor=cursor)
+    return {"items": [public_run(r, summary=True) for r in runs], "next_cursor": next_cursor}
 
 
 def get_run(deps: Deps, principal: Principal, leaderboard_id: str, run_id: str) -> dict[str, Any]:
@@ -189,7 +195,7 @@ def cancel_run(
     )  # fmt: skip
     if not changed:
         raise Conflict(
-            f"run {run_id} is {run['status']}; only active runs can be cancelled",
+            f"run {run_id} is {run.status}; only active runs can be cancelled",
             code="run_not_active",
         )
     deps.runs.release_lock(leaderboard.id, run_id)
@@ -208,42 +214,43 @@ def fail_run(deps: Deps, leaderboard_id: str, run_id: str, reason: str, **detail
     return changed
 
 
-def public_run(run: dict[str, Any], *, summary: bool = False) -> dict[str, Any]:
-    started, finished = run.get("started_at"), run.get("finished_at")
-    progress = run.get("progress") or {}
+def public_run(run: Run, *, summary: bool = False) -> dict[str, Any]:
+    """A run as the API shows it (without its endpoints); ``summary``: as run lists show it."""
+    started, finished = run.started_at, run.finished_at
+    progress = run.progress
     candidates_cost = sum(p.get("cost_usd", 0.0) for p in progress.values())
     judge_cost = sum(p.get("judge_cost_usd", 0.0) for p in progress.values())
     body: dict[str, Any] = {
-        "id": run["id"],
-        "leaderboard_id": run["leaderboard_id"],
-        "status": run["status"],
-        "source": run["source"],
-        "created_at": iso(run["created_at"]),
+        "id": run.id,
+        "leaderboard_id": run.leaderboard_id,
+        "status": run.status,
+        "source": run.source,
+        "created_at": iso(run.created_at),
         "started_at": iso(started),
         "finished_at": iso(finished),
         "execution_seconds": (finished - started).total_seconds() if started and finished else None,
-        "deadline_at": iso(run.get("deadline_at")),
-        "estimate": run.get("estimate"),
+        "deadline_at": iso(run.deadline_at),
+        "estimate": run.estimate,
         "cost": {
             "candidates_usd": round(candidates_cost, 6),
             "judge_usd": round(judge_cost, 6),
             "total_usd": round(candidates_cost + judge_cost, 6),
         },
         "progress": {
-            "shards_total": run.get("shards_total"),
-            "shards_done": run.get("shards_done", 0),
-            "rows_total": (run.get("dataset") or {}).get("rows"),
+            "shards_total": run.shards_total,
+            "shards_done": run.shards_done,
+            "rows_total": (run.dataset or {}).get("rows"),
             "models": progress,
         },
-        "ranking_summary": _summary(run.get("ranking")),
-        "failure": run.get("failure"),
-        "config_hash": run.get("config_hash"),
+        "ranking_summary": _summary(run.ranking),
+        "failure": run.failure,
+        "config_hash": run.config_hash,
     }
     if not summary:
-        body["ranking"] = run.get("ranking")
-        body["dataset"] = jsonable(run.get("dataset"))
-        body["leaderboard_config"] = run.get("leaderboard_config")
-        body["model_configs"] = run.get("model_configs")
+        body["ranking"] = run.ranking
+        body["dataset"] = jsonable(run.dataset)
+        body["leaderboard_config"] = run.leaderboard_config
+        body["model_configs"] = run.model_configs
     return body
 
 
@@ -258,8 +265,8 @@ def _summary(ranking: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _load(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
-    run = deps.runs.get(leaderboard_id, run_id)
+def _load(deps: Deps, leaderboard_id: str, run_id: str) -> Run:
+    run = deps.runs.find(leaderboard_id, run_id)
     if run is None:
         raise NotFound(f"run {run_id} not found", code="run_not_found")
     return run
@@ -279,20 +286,20 @@ JUDGE_ENDPOINT = "__judge__"
 
 
 def _endpoints(
-    deps: Deps, leaderboard: LeaderboardRecord, models: list[dict[str, Any]]
+    deps: Deps, leaderboard: LeaderboardRecord, models: list[CandidateModel]
 ) -> dict[str, dict[str, Any]]:
     """Each candidate's endpoint, plus the judge's when it is one of the candidates."""
     ws = leaderboard.workspace_id
-    endpoints = {m["id"]: _resolved(deps, ws, m["config"]) for m in models}
+    endpoints = {m.id: _resolved(deps, ws, m.config) for m in models}
     judge_id = leaderboard.evaluation.get("candidate_model_id")
     if leaderboard.evaluation.get("type") == "judge" and judge_id:
-        judge = deps.candidates.get(leaderboard.id, judge_id)
+        judge = deps.candidates.find(leaderboard.id, judge_id)
         if judge is None:
             raise ValidationFailed(
                 f"the judge {judge_id} is no longer a candidate of this leaderboard",
                 code="judge_not_found",
             )
-        endpoints[JUDGE_ENDPOINT] = _resolved(deps, ws, judge["config"])
+        endpoints[JUDGE_ENDPOINT] = _resolved(deps, ws, judge.config)
     return endpoints
 
 
@@ -300,7 +307,7 @@ def _resolved(deps: Deps, workspace_id: str, config: dict[str, Any]) -> dict[str
     """A candidate's endpoint config; a Dr.Gero model is resolved to its endpoint now."""
     if config["platform"] != "drgero":
         return config
-    workspace_model = deps.workspace_models.get(workspace_id, config["model_id"])
+    workspace_model = deps.drgero_models.get(workspace_id, config["model_id"])
     if workspace_model is None:
         raise ValidationFailed(
             f"Dr.Gero model {config['model_id']} no longer exists; remove it from the leaderboard",
@@ -310,13 +317,13 @@ def _resolved(deps: Deps, workspace_id: str, config: dict[str, Any]) -> dict[str
 
 
 def _estimate(
-    deps: Deps, leaderboard: LeaderboardRecord, models: list[dict[str, Any]], rows: int
+    deps: Deps, leaderboard: LeaderboardRecord, models: list[CandidateModel], rows: int
 ) -> dict[str, Any]:
     """Rows x models x (measured, else published, else default) latency and price."""
     judge = _judge_record(deps, leaderboard)
     records = models + ([judge] if judge else [])
-    measured = deps.workspace_models.measured(
-        leaderboard.workspace_id, [endpoint_key(m["config"]) for m in records]
+    measured = deps.drgero_models.measured(
+        leaderboard.workspace_id, [endpoint_key(m.config) for m in records]
     )
     prompt_tokens = estimate_tokens(leaderboard.system_prompt) + 64
     settings = deps.settings
@@ -331,13 +338,14 @@ def _estimate(
     return estimate.to_json()
 
 
-def _judge_record(deps: Deps, leaderboard: LeaderboardRecord) -> dict[str, Any] | None:
-    """The judge as a model record (for its latency and price), when the evaluation has one."""
+def _judge_record(deps: Deps, leaderboard: LeaderboardRecord) -> CandidateModel | None:
+    """The judge as a candidate (for its latency and price), when the evaluation has one: the
+    candidate it names, or the catalog model it names as a candidate of its own."""
     evaluation = leaderboard.evaluation
     if evaluation.get("type") != "judge":
         return None
     if evaluation.get("candidate_model_id"):
-        return deps.candidates.get(leaderboard.id, evaluation["candidate_model_id"])
+        return deps.candidates.find(leaderboard.id, evaluation["candidate_model_id"])
     model_id = evaluation.get("model") or DEFAULT_JUDGE_MODEL
     published = None
     catalog = workspace_catalog(deps, leaderboard.workspace_id)
@@ -347,16 +355,23 @@ def _judge_record(deps: Deps, leaderboard: LeaderboardRecord) -> dict[str, Any] 
         except ProviderError:  # an estimate without the judge's price, not a failed run
             found = None
         published = published_figures(found, None) if found else None
-    config = {"platform": "openrouter", "model_id": model_id}
-    return {"id": "judge", "config": config, "published": published}
+    return CandidateModel(
+        id="judge",
+        label=model_id,
+        platform="openrouter",
+        config={"platform": "openrouter", "model_id": model_id},
+        source="judge",
+        published=published,
+        added_at=utcnow(),
+    )
 
 
 def _cost_input(
-    model: dict[str, Any], measured: dict[str, dict[str, Any]], prompt_tokens: int
+    model: CandidateModel, measured: dict[str, dict[str, Any]], prompt_tokens: int
 ) -> ModelCostInput:
-    ours = measured.get(endpoint_key(model["config"])) or {}
-    published = model.get("published") or {}
-    price = Price.of(model)
+    ours = measured.get(endpoint_key(model.config)) or {}
+    published = model.published or {}
+    price = model.price
     basis: LatencySource
     if ours.get("p50_ms") is not None:
         latency, basis = float(ours["p50_ms"]), "measured"
@@ -366,7 +381,7 @@ def _cost_input(
         latency, basis = DEFAULT_LATENCY_MS, "default"
     prompt, completion = price.prompt_per_million, price.completion_per_million
     return ModelCostInput(
-        model_id=model["id"],
+        model_id=model.id,
         latency_ms=latency,
         latency_source=basis,
         prompt_price_per_token=None if prompt is None else prompt / 1e6,

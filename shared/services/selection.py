@@ -41,7 +41,7 @@ def put_selection(
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
     if body.strategy == "manual":
         assert body.model_id is not None
-        if deps.candidates.get(leaderboard.id, body.model_id) is None:
+        if deps.candidates.find(leaderboard.id, body.model_id) is None:
             raise ValidationFailed(
                 f"{body.model_id} is not a candidate model of this leaderboard",
                 code="model_not_found",
@@ -49,7 +49,7 @@ def put_selection(
             )
         selection = _selection("manual", body.model_id, None)
     else:
-        candidates = {m["id"] for m in deps.candidates.all(leaderboard.id)}
+        candidates = {m.id for m in deps.candidates.find_all(leaderboard.id)}
         selection = winner_selection(leaderboard, candidates)
     deps.leaderboards.update(leaderboard.id, {"selection": selection})
     return public_selection(selection)

@@ -14,11 +14,15 @@ review refreshes read those, never the outputs in the results objects.
 A run ends in one commit (:meth:`RunRepo.complete`): the run completed with its ranking, the
 ranking published on the leaderboard, the run lock released and the run's trace created. Before
 it, finalize can repeat any step; after it, there is nothing left to do.
+
+A run document becomes a :class:`~shared.storage.records.Run` here (:meth:`RunRepo.find`) and
+a ``Run`` a document (:func:`run_document`); services use the record.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -26,13 +30,35 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.domain.run_status import RunStatus
+from shared.storage.datasets import DatasetStore
 from shared.storage.ids import is_storable_id
 from shared.storage.leaderboards import LeaderboardChanged
 from shared.storage.limits import cut_by_size, document_size, fit_document
 from shared.storage.pagination import Page, fetch_page
+from shared.storage.records import Run
 
 # What a ranking needs of one row (``error`` is the error's code); kept in the shard's marker.
 SCORE_FIELDS = ("row_id", "score", "error", "latency_ms", "cost_usd", "judge_cost_usd")
+# Fields a run document holds only once they are set (a human run's review counts).
+_SET_LATER = ("reviews_total", "reviews_done")
+
+
+class ObjectExists(Exception):
+    """A run object created once (a row's saved result, a shard's results) exists already:
+    a duplicate delivery of the same task created it first."""
+
+
+def create_once(datasets: DatasetStore, name: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Create the run object ``name`` from ``rows``; :class:`ObjectExists` if it exists."""
+    try:
+        datasets.write_jsonl(name, rows)
+    except gexc.PreconditionFailed as exc:
+        raise ObjectExists(name) from exc
+
+
+def run_document(run: Run) -> dict[str, Any]:
+    """The stored form of ``run``."""
+    return run.model_dump(exclude={name for name in _SET_LATER if getattr(run, name) is None})
 
 
 class RunRepo:
@@ -60,7 +86,7 @@ class RunRepo:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def create_with_lock(self, run: dict[str, Any], *, board_revision: datetime) -> bool:
+    def create_with_lock(self, run: Run, *, board_revision: datetime) -> bool:
         """Create the run and take the leaderboard's run lock atomically; False if taken.
 
         ``board_revision`` is the leaderboard document's update time when the run's snapshot
@@ -72,13 +98,12 @@ class RunRepo:
         """
         batch = self._db.batch()
         batch.create(
-            self.lock_ref(run["leaderboard_id"]),
-            {"run_id": run["id"], "created_at": run["created_at"]},
+            self.lock_ref(run.leaderboard_id), {"run_id": run.id, "created_at": run.created_at}
         )
-        batch.create(self.ref(run["leaderboard_id"], run["id"]), run)
+        batch.create(self.ref(run.leaderboard_id, run.id), run_document(run))
         batch.update(
-            self._board(run["leaderboard_id"]),
-            {"active_run_id": run["id"]},
+            self._board(run.leaderboard_id),
+            {"active_run_id": run.id},
             option=self._db.write_option(last_update_time=board_revision),
         )
         try:
@@ -86,7 +111,7 @@ class RunRepo:
         except gexc.AlreadyExists:
             return False
         except gexc.FailedPrecondition as exc:
-            raise LeaderboardChanged(run["leaderboard_id"]) from exc
+            raise LeaderboardChanged(run.leaderboard_id) from exc
         return True
 
     def active_lock(self, leaderboard_id: str) -> str | None:
@@ -106,7 +131,19 @@ class RunRepo:
             with contextlib.suppress(gexc.FailedPrecondition, gexc.NotFound):
                 batch.commit()
 
+    def find(self, leaderboard_id: str, run_id: str) -> Run | None:
+        found = self.get(leaderboard_id, run_id)
+        return Run.model_validate(found) if found is not None else None
+
+    def find_page(
+        self, leaderboard_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[Run], str | None]:
+        """A page of the leaderboard's runs and the cursor of the next one."""
+        page = self.list_page(leaderboard_id, limit=limit, cursor=cursor)
+        return [Run.model_validate(item) for item in page.items], page.next_cursor
+
     def get(self, leaderboard_id: str, run_id: str) -> dict[str, Any] | None:
+        """The stored document (the review service reads it; services use :meth:`find`)."""
         if not is_storable_id(run_id):
             return None
         snap = self.ref(leaderboard_id, run_id).get()

@@ -28,16 +28,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from shared.domain import rows
-from shared.domain.leaderboards import (
-    ExactEvaluation,
-    GetDatasetConfig,
-    HumanEvaluation,
-    JudgeEvaluation,
-    LeaderboardCreate,
-    LeaderboardUpdate,
-    PushDatasetConfig,
-)
-from shared.domain.models import (
+from shared.domain.candidates import (
     AuthIn,
     AutoSelectIn,
     CustomModelIn,
@@ -48,14 +39,23 @@ from shared.domain.models import (
     ResponseIn,
     WorkspaceModelCreate,
 )
+from shared.domain.leaderboards import (
+    ExactEvaluation,
+    GetDatasetConfig,
+    HumanEvaluation,
+    JudgeEvaluation,
+    LeaderboardCreate,
+    LeaderboardUpdate,
+    PushDatasetConfig,
+)
 from shared.domain.schedule import ScheduleConfig
 from shared.domain.tokens import API_SCOPES, Scope
 from shared.services.accounts import ApiTokenCreate, DatasetTokenCreate
+from shared.services.drgero_models import WorkspaceModelUpdate
 from shared.services.integrations import IntegrationPut, ValidateRequest
 from shared.services.reviews import ReviewSubmit
 from shared.services.runs import RunCreate
 from shared.services.selection import SelectionPut
-from shared.services.workspace_models import WorkspaceModelUpdate
 from shared.settings import Settings
 from shared.storage.push_store import TOTAL_FIELDS
 from shared.storage.traces import TRACE_KINDS

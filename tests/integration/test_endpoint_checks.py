@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from shared.domain.models import WorkspaceModelCreate
+from shared.domain.candidates import WorkspaceModelCreate
 from shared.domain.tokens import Scope
 from shared.errors import ValidationFailed
-from shared.services import workspace_models
+from shared.services import drgero_models
 from shared.services.auth import Principal
 from tests.errors import assert_error
 from tests.runs_support import arithmetic_rows, connect_openrouter, push_leaderboard, sim_url
@@ -140,7 +140,7 @@ def test_the_production_policy_refuses_every_loopback_form_when_added(deps, work
     )
     body = WorkspaceModelCreate.model_validate({"name": "dm", "endpoint": _custom(url)})
     with pytest.raises(ValidationFailed) as info:
-        workspace_models.create_workspace_model(production, principal, body)
+        drgero_models.create_drgero_model(production, principal, body)
     assert info.value.code == "endpoint_not_allowed" and info.value.status == 422
     assert "loopback" in info.value.message
     # The stack itself allow-lists loopback (the simulator), so the API accepts the same URL

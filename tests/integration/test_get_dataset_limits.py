@@ -23,6 +23,7 @@ from shared.errors import PayloadTooLarge
 from shared.services import accounts
 from shared.services.get_datasets import validate_get_dataset
 from shared.services.run_prepare import prepare_run, shard_name
+from shared.storage.records import Run
 from tests.conftest import Api, Workspace
 from tests.runs_support import (
     add_models,
@@ -158,7 +159,7 @@ def _queued_run(deps: wiring.Deps, lb: str) -> str:
            "estimate": {}, "dataset": None, "failure": None}  # fmt: skip
     board = deps.leaderboards.get(lb)
     assert board is not None and board.revision is not None
-    assert deps.runs.create_with_lock(run, board_revision=board.revision)
+    assert deps.runs.create_with_lock(Run.model_validate(run), board_revision=board.revision)
     return run_id
 
 

@@ -17,6 +17,7 @@ import uuid
 import pytest
 
 from shared.clock import utcnow
+from shared.storage.records import CandidateModel
 from tests.providers.hostile import HostileServer, MiB, Route, chunks, gzip_bomb
 from tests.runs_support import (
     add_models,
@@ -61,7 +62,7 @@ def _legacy(deps, workspace_id: str, lb: str, url: str, auth: dict, token: str |
     record = {"id": model_id, "label": model_id, "platform": "custom", "config": config,
               "source": "manual", "reason": None, "published": None, "added_at": utcnow(),
               "added_by": "legacy"}  # fmt: skip
-    commit_behind_the_api(deps, deps.candidates.add(lb, record))
+    commit_behind_the_api(deps, deps.candidates.add(lb, CandidateModel.model_validate(record)))
     return model_id
 
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from shared.clock import utcnow
+from shared.storage.records import CandidateModel
 from tests.errors import assert_error
 from tests.inference_support import fetch_trace, infer
 from tests.runs_support import (
@@ -182,7 +183,7 @@ def test_a_snapshot_read_before_a_removal_cannot_start_a_run(leaderboard, deps):
     assert api.delete(f"/v1/leaderboard/{lb}/models/{ids[2]}").status_code == 204
     with pytest.raises(LeaderboardChanged):
         deps.runs.create_with_lock(run, board_revision=stale.revision)
-    assert deps.runs.get(lb, run["id"]) is None and deps.runs.active_lock(lb) is None
+    assert deps.runs.get(lb, run.id) is None and deps.runs.active_lock(lb) is None
 
     before_run = deps.leaderboards.get(lb)
     started = api.post(f"/v1/leaderboard/{lb}/runs", json={}).json()
@@ -313,7 +314,9 @@ def test_concurrent_adds_never_pass_the_candidate_limit(leaderboard, deps):
          "added_by": "test"}
         for i in range(cap - 4)
     ]  # fmt: skip
-    commit_behind_the_api(deps, *(deps.candidates.add(lb, model) for model in filler))
+    commit_behind_the_api(
+        deps, *(deps.candidates.add(lb, CandidateModel.model_validate(m)) for m in filler)
+    )
     models = add_models(*({"id": unique("cap/m")} for _ in range(8)))
 
     def add(model: str):

@@ -384,7 +384,7 @@ def test_auto_select_explains_its_picks_and_prefers_measured_latency(leaderboard
     assert {m["id"] for m in listed} == {m["id"] for m in done.json()["selected"]}
 
     # Our own measurement beats the published figures.
-    deps.workspace_models.record_measured(
+    deps.drgero_models.record_measured(
         workspace.id, f"openrouter:{c_tail}", {"p50_ms": 1, "p95_ms": 1, "p99_ms": 1}
     )
     again = api.post(path, json={"count": 3, "dry_run": True} | LIMITS).json()

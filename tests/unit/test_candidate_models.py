@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.domain.models import CustomModelIn, HuggingFaceModelIn
+from shared.domain.candidates import CustomModelIn, HuggingFaceModelIn
 
 ACCEPTED = [
     "https://api.example.com/v1/chat/completions",

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared.domain import judge, leaderboards, models, schedule, scoring
-from shared.services import accounts, integrations, reviews, runs, selection, workspace_models
+from shared.domain import candidates, judge, leaderboards, schedule, scoring
+from shared.services import accounts, drgero_models, integrations, reviews, runs, selection
 
 MODULES = [
-    judge, leaderboards, models, schedule, scoring,
-    accounts, integrations, reviews, runs, selection, workspace_models,
+    candidates, judge, leaderboards, schedule, scoring,
+    accounts, drgero_models, integrations, reviews, runs, selection,
     importlib.import_module("shared.services.leaderboards"),
     importlib.import_module("shared.services.origins"),
     importlib.import_module("shared.tasks.messages"),

@@ -13,15 +13,17 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import iso, utcnow
-from shared.domain.models import EndpointIn, OpenRouterModelIn, WorkspaceModelCreate
+from shared.domain.candidates import EndpointIn, OpenRouterModelIn, WorkspaceModelCreate
 from shared.domain.tokens import Scope
 from shared.errors import NotFound
 from shared.services.auth import Principal
-from shared.services.models import public_endpoint, store_endpoint_config
+from shared.services.candidates import public_endpoint, store_endpoint_config
 from shared.wiring import Deps
 
 
 class WorkspaceModelUpdate(BaseModel):
+    """A change of a Dr.Gero model (named as its schema in docs/openapi.yaml)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -29,7 +31,7 @@ class WorkspaceModelUpdate(BaseModel):
     endpoint: EndpointIn | None = None
 
 
-def create_workspace_model(
+def create_drgero_model(
     deps: Deps, principal: Principal, body: WorkspaceModelCreate
 ) -> dict[str, Any]:
     principal.require(Scope.LEADERBOARDS_WRITE)
@@ -43,27 +45,27 @@ def create_workspace_model(
         "created_at": now,
         "updated_at": now,
     }
-    deps.workspace_models.create(principal.workspace_id, record)
-    return public_workspace_model(record)
+    deps.drgero_models.create(principal.workspace_id, record)
+    return public_drgero_model(record)
 
 
-def get_workspace_model(deps: Deps, principal: Principal, model_id: str) -> dict[str, Any]:
+def get_drgero_model(deps: Deps, principal: Principal, model_id: str) -> dict[str, Any]:
     principal.require(Scope.LEADERBOARDS_READ)
-    return public_workspace_model(_load(deps, principal, model_id))
+    return public_drgero_model(_load(deps, principal, model_id))
 
 
-def list_workspace_models(
+def list_drgero_models(
     deps: Deps, principal: Principal, *, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     principal.require(Scope.LEADERBOARDS_READ)
-    page = deps.workspace_models.list_page(principal.workspace_id, limit=limit, cursor=cursor)
+    page = deps.drgero_models.list_page(principal.workspace_id, limit=limit, cursor=cursor)
     return {
-        "items": [public_workspace_model(m) for m in page.items],
+        "items": [public_drgero_model(m) for m in page.items],
         "next_cursor": page.next_cursor,
     }
 
 
-def update_workspace_model(
+def update_drgero_model(
     deps: Deps, principal: Principal, model_id: str, body: WorkspaceModelUpdate
 ) -> dict[str, Any]:
     principal.require(Scope.LEADERBOARDS_WRITE)
@@ -78,19 +80,19 @@ def update_workspace_model(
         old_secret = record["endpoint"].get("secret_ref")
         if old_secret and fields["endpoint"].get("secret_ref") != old_secret:
             deps.secrets.delete(principal.workspace_id, old_secret)
-    deps.workspace_models.update(principal.workspace_id, model_id, fields)
-    return public_workspace_model(record | fields)
+    deps.drgero_models.update(principal.workspace_id, model_id, fields)
+    return public_drgero_model(record | fields)
 
 
-def delete_workspace_model(deps: Deps, principal: Principal, model_id: str) -> None:
+def delete_drgero_model(deps: Deps, principal: Principal, model_id: str) -> None:
     principal.require(Scope.LEADERBOARDS_WRITE)
     record = _load(deps, principal, model_id)
-    deps.workspace_models.delete(principal.workspace_id, model_id)
+    deps.drgero_models.delete(principal.workspace_id, model_id)
     if record["endpoint"].get("secret_ref"):
         deps.secrets.delete(principal.workspace_id, record["endpoint"]["secret_ref"])
 
 
-def public_workspace_model(record: dict[str, Any]) -> dict[str, Any]:
+def public_drgero_model(record: dict[str, Any]) -> dict[str, Any]:
     endpoint = public_endpoint(record["endpoint"])
     return {
         "id": record["id"],
@@ -109,7 +111,7 @@ def _stored_endpoint(deps: Deps, workspace_id: str, endpoint: Any, model_id: str
 
 
 def _load(deps: Deps, principal: Principal, model_id: str) -> dict[str, Any]:
-    record = deps.workspace_models.get(principal.workspace_id, model_id)
+    record = deps.drgero_models.get(principal.workspace_id, model_id)
     if record is None:
         raise NotFound(f"Dr.Gero model {model_id} not found", code="workspace_model_not_found")
     return record

@@ -1,10 +1,5 @@
-"""Firestore repositories of candidate models and Dr.Gero workspace models.
+"""Firestore repository of Dr.Gero models and the latencies measured in runs.
 
-``leaderboards/{id}/models/{model_id}``: a candidate model attached to a leaderboard, its
-endpoint config without secrets (a token is referenced by ``secret_ref``, stored encrypted in
-the workspace's secrets), how it was added and why, published and measured performance.
-Adding and removing one are writes committed with a change of the leaderboard document
-(``services.run_guard``): never while a run is active, never half-seen by a run starting.
 ``workspaces/{id}/models/{model_id}``: Dr.Gero models, assignable to any leaderboard.
 ``workspaces/{id}/model_stats/{key}``: latencies we measured in runs, by endpoint key, which
 auto-select prefers over published figures.
@@ -18,42 +13,10 @@ from typing import Any
 from google.cloud import firestore
 
 from shared.storage.ids import is_storable_id
-from shared.storage.leaderboards import BatchWrite
 from shared.storage.pagination import Page, fetch_page
 
 
-class CandidateRepo:
-    def __init__(self, db: firestore.Client) -> None:
-        self._db = db
-
-    def _collection(self, leaderboard_id: str) -> firestore.CollectionReference:
-        return self._db.collection("leaderboards").document(leaderboard_id).collection("models")
-
-    def add(self, leaderboard_id: str, model: dict[str, Any]) -> BatchWrite:
-        """The write that adds ``model`` (fails the commit if its id exists)."""
-        ref = self._collection(leaderboard_id).document(model["id"])
-        return lambda batch: batch.create(ref, model)
-
-    def get(self, leaderboard_id: str, model_id: str) -> dict[str, Any] | None:
-        if not is_storable_id(model_id):
-            return None
-        snap = self._collection(leaderboard_id).document(model_id).get()
-        return snap.to_dict() if snap.exists else None
-
-    def all(self, leaderboard_id: str) -> list[dict[str, Any]]:
-        query = self._collection(leaderboard_id).order_by("added_at")
-        return [snap.to_dict() or {} for snap in query.stream()]
-
-    def delete(self, leaderboard_id: str, model_id: str) -> BatchWrite:
-        """The write that removes a candidate."""
-        ref = self._collection(leaderboard_id).document(model_id)
-        return lambda batch: batch.delete(ref)
-
-    def update(self, leaderboard_id: str, model_id: str, fields: dict[str, Any]) -> None:
-        self._collection(leaderboard_id).document(model_id).update(fields)
-
-
-class WorkspaceModelRepo:
+class DrGeroModelRepo:
     def __init__(self, db: firestore.Client) -> None:
         self._db = db
 
