@@ -146,8 +146,8 @@ def _answer(
     """The call's answer, or with an ``Idempotency-Key`` its one answer for every retry."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if not key:
-        stored = rendered(inference.complete(deps, call, chat))
-        return stored["body"], 200, stored["headers"]
+        answered = rendered(inference.complete(deps, call, chat))
+        return answered["body"], 200, answered["headers"]
     keyed = inference.once(deps, call, chat, key=key, request_body=raw, render=rendered)
     if keyed.replayed:
         body, headers = render.replay(keyed.rendered)
