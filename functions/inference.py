@@ -15,16 +15,16 @@ point answering a client that has given up). Neither may be shorter than the
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import flask
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.errors import BadRequest, DrGeroError, NotFound, error_body
+from functions import inference_render as render
+from shared.errors import BadRequest, NotFound
 from shared.providers.base import ChatRequest
 from shared.services import inference, model_list
 from shared.web.http import bearer_token, read_json
@@ -73,52 +73,32 @@ class ChatIn(BaseModel):
 def _infer(
     request: flask.Request, deps: Deps, leaderboard_id: str
 ) -> tuple[dict, int, dict[str, str]]:
-    token = bearer_token(request)
-    inference.authenticate(deps, token)  # who before what: a stranger learns nothing from a body
+    # Who before what: a stranger learns nothing from a body.
+    caller = inference.authenticate(deps, bearer_token(request))
     raw = _body(deps, request)
     body = InferenceIn.model_validate(raw)
     call = inference.prepare(
-        deps, token, leaderboard_id,
-        input_text=body.input or body.question or body.query, messages=body.messages,
+        deps,
+        caller,
+        leaderboard_id,
+        input_text=body.input or body.question or body.query,
+        messages=body.messages,
         client_timeout=_client_timeout(deps, request),
         idempotent_call=bool(request.headers.get(IDEMPOTENCY_HEADER)),
-    )  # fmt: skip
+    )
     chat = ChatRequest(call.messages, max_tokens=body.max_tokens, temperature=body.temperature)
 
-    def produce() -> tuple[dict[str, Any], dict[str, str]]:
-        answer = inference.complete(deps, call, chat)
+    def rendered(answer: inference.Answer) -> dict[str, Any]:
         flask.g.upstream_ms = answer.completion.latency_ms
-        return _infer_body(call, answer), _call_headers(call, answer.model, answer.fallback)
+        headers = render.call_headers(call, answer.model, answer.fallback)
+        return render.record(render.infer_body(call, answer), headers)
 
-    answer_body, headers = _answer_once(deps, request, call, raw, produce)
-    return answer_body, 200, headers
-
-
-def _infer_body(call: inference.Call, answer: inference.Answer) -> dict[str, Any]:
-    completion = answer.completion
-    return {
-        "id": answer.trace_id,
-        "trace_id": answer.trace_id,
-        "leaderboard_id": call.leaderboard.id,
-        "output": completion.output,
-        "model": {
-            "id": answer.model["id"],
-            "label": answer.model["label"],
-            "upstream": completion.model,
-        },
-        "fallback": answer.fallback,
-        "attempts": call.attempts,
-        "usage": inference.usage(completion),
-        "cost_usd": answer.cost_usd,
-        "latency_ms": round((time.perf_counter() - call.started) * 1000, 1),
-        "finish_reason": completion.finish_reason,
-    }
+    return _answer(deps, request, call, chat, raw, rendered)
 
 
 @router.route("POST", "/v1/chat/completions")
 def _chat(request: flask.Request, deps: Deps) -> Any:
-    token = bearer_token(request)
-    inference.authenticate(deps, token)
+    caller = inference.authenticate(deps, bearer_token(request))
     raw = _body(deps, request)
     body = ChatIn.model_validate(raw)
     if not body.model.startswith(MODEL_PREFIX):
@@ -127,10 +107,13 @@ def _chat(request: flask.Request, deps: Deps) -> Any:
             code="model_not_found",
         )
     call = inference.prepare(
-        deps, token, body.model[len(MODEL_PREFIX) :],
-        messages=body.messages, client_timeout=_client_timeout(deps, request),
+        deps,
+        caller,
+        body.model[len(MODEL_PREFIX) :],
+        messages=body.messages,
+        client_timeout=_client_timeout(deps, request),
         idempotent_call=bool(request.headers.get(IDEMPOTENCY_HEADER)) and not body.stream,
-    )  # fmt: skip
+    )
     chat = ChatRequest(
         call.messages,
         max_tokens=body.max_tokens or body.max_completion_tokens,
@@ -145,27 +128,32 @@ def _chat(request: flask.Request, deps: Deps) -> Any:
             )
         return _chat_stream(deps, call, chat, body)
 
-    def produce() -> tuple[dict[str, Any], dict[str, str]]:
-        answer = inference.complete(deps, call, chat)
+    def rendered(answer: inference.Answer) -> dict[str, Any]:
         flask.g.upstream_ms = answer.completion.latency_ms
-        return _chat_body(answer, body.model), _call_headers(call, answer.model, answer.fallback)
+        headers = render.call_headers(call, answer.model, answer.fallback)
+        return render.record(render.chat_body(answer, body.model), headers)
 
-    answer_body, headers = _answer_once(deps, request, call, raw, produce)
-    return answer_body, 200, headers
+    return _answer(deps, request, call, chat, raw, rendered)
 
 
-def _answer_once(
+def _answer(
     deps: Any,
     request: flask.Request,
     call: inference.Call,
+    chat: ChatRequest,
     raw: Any,
-    produce: Callable[[], tuple[dict[str, Any], dict[str, str]]],
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """``produce()``, or with an ``Idempotency-Key`` its one answer for every retry."""
+    rendered: Callable[[inference.Answer], dict[str, Any]],
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The call's answer, or with an ``Idempotency-Key`` its one answer for every retry."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if not key:
-        return produce()
-    return inference.once(deps, call, key, raw, produce)
+        answered = rendered(inference.complete(deps, call, chat))
+        return answered["body"], 200, answered["headers"]
+    keyed = inference.once(deps, call, chat, key=key, request_body=raw, render=rendered)
+    if keyed.replayed:
+        body, headers = render.replay(keyed.rendered)
+        return body, 200, headers
+    return keyed.rendered["body"], 200, keyed.rendered["headers"]
 
 
 def _body(deps: Any, request: flask.Request) -> Any:
@@ -204,78 +192,32 @@ def _seconds(raw: str, minimum: float) -> float | None:
     return seconds if minimum <= seconds < float("inf") else None  # NaN compares False
 
 
-def _chat_body(answer: inference.Answer, model: str) -> dict[str, Any]:
-    completion = answer.completion
-    message: dict[str, Any] = {"role": "assistant", "content": completion.output}
-    if completion.refusal:
-        message["refusal"] = completion.output
-    return {
-        "id": inference.new_completion_id(),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": completion.finish_reason or "stop"}
-        ],
-        "usage": inference.usage(completion) | {"cost": answer.cost_usd},
-    }
-
-
 def _chat_stream(
     deps: Any, call: inference.Call, chat: ChatRequest, body: ChatIn
 ) -> flask.Response:
     waited = time.perf_counter()
-    model, fallback, events = inference.stream(deps, call, chat)
+    started = inference.stream(deps, call, chat)
     flask.g.upstream_ms = (time.perf_counter() - waited) * 1000
-    completion_id, created = inference.new_completion_id(), int(time.time())
     include_usage = bool((body.stream_options or {}).get("include_usage"))
 
-    def sse(choices: list[dict[str, Any]], **extra: Any) -> str:
-        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                "model": body.model, "choices": choices, **extra}  # fmt: skip
-        return f"data: {json.dumps(data)}\n\n"
-
-    def chunk(delta: dict[str, Any], finish: str | None) -> str:
-        return sse([{"index": 0, "delta": delta, "finish_reason": finish}])
-
-    def generate() -> Iterator[str]:
-        yield chunk({"role": "assistant", "content": ""}, None)
-        relayed = inference.relay(deps, call, chat, model, events, fallback=fallback)
-        try:
-            for item in relayed:
-                if isinstance(item, str):
-                    yield chunk({"content": item}, None)
-                    continue
-                yield chunk({}, item.completion.finish_reason or "stop")
-                if include_usage:
-                    yield sse([], usage=inference.usage(item.completion) | {"cost": item.cost_usd})
-        except DrGeroError as exc:  # the upstream broke mid-stream: an error event, no [DONE]
-            yield f"data: {json.dumps(error_body(exc))}\n\n"
-            return
-        finally:
-            relayed.close()  # a client that left closes this generator: stop the upstream
-        yield "data: [DONE]\n\n"
-
-    return flask.Response(
-        flask.stream_with_context(generate()),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", **_call_headers(call, model, fallback)},
+    events = render.chat_events(
+        inference.relay(deps, call, started), model=body.model, include_usage=include_usage
     )
-
-
-def _call_headers(call: inference.Call, model: dict[str, Any], fallback: bool) -> dict[str, str]:
-    return {
-        "X-DrGero-Model": model["id"],
-        "X-DrGero-Fallback": "true" if fallback else "false",
-        "X-DrGero-Trace-Id": call.trace_id,
-    }
+    return flask.Response(
+        flask.stream_with_context(events),
+        mimetype="text/event-stream",
+        headers={
+            "Cache-Control": "no-cache",
+            **render.call_headers(call, started.model, started.fallback),
+        },
+    )
 
 
 @router.route("GET", "/v1/models")
 def _models(request: flask.Request, deps: Deps) -> dict:
-    principal, _, _ = inference.authenticate(deps, bearer_token(request))
+    caller = inference.authenticate(deps, bearer_token(request))
     return model_list.list_models(
-        deps, principal, after=request.args.get("after"), limit=request.args.get("limit")
+        deps, caller.principal, after=request.args.get("after"), limit=request.args.get("limit")
     )
 
 

@@ -126,11 +126,6 @@ class Deps:
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="after")
     )
 
-    @property
-    def workspace_models(self) -> DrGeroModelRepo:
-        """The old name of ``drgero_models``, until ``services.inference`` moves to it."""
-        return self.drgero_models
-
     def cache(self, name: str, *, ttl: float) -> TtlCache:
         """The hot-path cache ``name`` of this instance, bounded by the cache settings."""
         return self.caches.get(

@@ -15,6 +15,7 @@ from shared.clock import utcnow
 from shared.storage.ids import is_storable_id
 from shared.storage.pagination import Page, fetch_page
 from shared.storage.records import TokenRecord, WorkspaceRecord
+from shared.storage.unit_of_work import Increments
 
 WORKSPACES = "workspaces"
 TOKENS = "tokens"
@@ -50,6 +51,14 @@ class TokenRepo:
 
     def create(self, record: TokenRecord, *, token_hash: str) -> None:
         self.ref(token_hash).create(record.model_dump())
+
+    def charge(self, token_hash: str, cost_usd: float, *, via: Increments | None = None) -> None:
+        """Add ``cost_usd`` to the token's spend: now, atomically, or staged ``via`` a unit of
+        work (committed with it) or the write-behind queue (committed soon, batched)."""
+        if via is None:
+            self.ref(token_hash).update({"spend_usd": firestore.Increment(cost_usd)})
+        else:
+            via.increment(self.ref(token_hash), "spend_usd", cost_usd)
 
     @staticmethod
     def from_snapshot(snap: firestore.DocumentSnapshot) -> TokenRecord | None:

@@ -29,6 +29,7 @@ from google.cloud import firestore
 
 from shared.clock import utcnow
 from shared.storage.limits import document_size
+from shared.storage.unit_of_work import UnitOfWork
 
 PARTS = "idempotency_parts"
 PART_MARGIN_BYTES = 1024  # a part's name and fields, besides its data
@@ -180,3 +181,33 @@ def release(owned: Owned) -> None:
     """Drop an unanswered claim so that a retry can run at once instead of waiting the lease."""
     with contextlib.suppress(gexc.FailedPrecondition, gexc.NotFound):
         owned.ref.delete(option=owned.ref._client.write_option(last_update_time=owned.update_time))
+
+
+def token_record_ref(
+    db: firestore.Client, leaderboard_id: str, *, token_hash: str, key: str
+) -> firestore.DocumentReference:
+    """The record of one token's ``Idempotency-Key`` on a leaderboard (keys are per token)."""
+    return record_ref(db, leaderboard_id, f"{token_hash}:{key}")
+
+
+def stage_answer_in(
+    work: UnitOfWork,
+    owned: Owned,
+    *,
+    status: int,
+    body: dict[str, Any],
+    max_document_bytes: int = 1_000_000,
+    max_answer_bytes: int = 2 * 1024 * 1024,
+    ttl_hours: int = 24,
+) -> bool:
+    """:func:`stage_answer` into a unit of work, whose commit then raises
+    :class:`~shared.storage.unit_of_work.WriteConflict` if the claim was lost."""
+    return stage_answer(
+        work.batch,
+        owned,
+        status=status,
+        body=body,
+        max_document_bytes=max_document_bytes,
+        max_answer_bytes=max_answer_bytes,
+        ttl_hours=ttl_hours,
+    )
