@@ -33,7 +33,7 @@ def _push(request: flask.Request, leaderboard_id: str) -> tuple[dict, int, dict[
         ),
         started=started,
     )
-    return answer.body, answer.status, answer.headers
+    return answer.answer, 200, {"Idempotent-Replayed": "true"} if answer.replayed else {}
 
 
 @functions_framework.http
