@@ -35,7 +35,7 @@ def _push(
         ),
         started=started,
     )
-    return answer.body, answer.status, answer.headers
+    return answer.answer, 200, {"Idempotent-Replayed": "true"} if answer.replayed else {}
 
 
 @functions_framework.http

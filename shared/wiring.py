@@ -23,11 +23,13 @@ from shared.services.hotcache import Caches, TtlCache
 from shared.settings import Settings, get_settings
 from shared.storage.accounts import TokenRepo, WorkspaceRepo
 from shared.storage.candidates import CandidateRepo
+from shared.storage.cleanup import CleanupRepo
 from shared.storage.datasets import DatasetStore
 from shared.storage.drgero_models import DrGeroModelRepo
 from shared.storage.leaderboards import LeaderboardRepo
 from shared.storage.origins import OriginRepo
 from shared.storage.push_store import PushStore
+from shared.storage.reviews import ReviewRepo
 from shared.storage.runs import RunRepo
 from shared.storage.secrets import SecretStore
 from shared.storage.traces import TraceRepo
@@ -114,6 +116,8 @@ class Deps:
     candidates: CandidateRepo
     drgero_models: DrGeroModelRepo
     runs: RunRepo
+    reviews: ReviewRepo
+    cleanup: CleanupRepo  # what the storage cleanup reads, and its place in the bucket
     origins: OriginRepo
     writes: WriteBehind  # traces and spend that no response waits for, committed in batches
     http: Callable[[], httpx.Client]  # pooled client for model providers, built on first use
@@ -165,6 +169,8 @@ def build(current: Settings) -> Deps:
             max_commit_bytes=current.firestore_max_commit_bytes,
             max_commit_writes=current.firestore_max_commit_writes,
         ),
+        reviews=ReviewRepo(db),
+        cleanup=CleanupRepo(db),
         origins=OriginRepo(db),
         writes=WriteBehind(
             db,

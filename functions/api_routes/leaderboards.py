@@ -5,6 +5,7 @@ from __future__ import annotations
 import flask
 
 from functions.api_routes import caller, paging, router
+from shared.clock import iso
 from shared.domain.leaderboards import LeaderboardCreate, LeaderboardUpdate
 from shared.domain.tokens import Scope
 from shared.errors import BadRequest
@@ -82,11 +83,27 @@ def _download(request: flask.Request, deps: Deps, leaderboard_id: str) -> flask.
     download = leaderboards.download_dataset(
         deps, principal, leaderboard_id, signed=redirect == "signed"
     )
+    version = download.version
+    headers = {
+        "X-DrGero-Dataset-Version": str(version.version),
+        "X-DrGero-Dataset-Sha256": version.sha256,
+    }
     if download.redirect is not None:
-        headers = download.headers | {"Location": download.redirect}
-        return flask.Response(status=302, headers=headers)
+        expires = iso(download.expires_at)
+        headers |= {"Cache-Control": "no-store", "X-DrGero-Url-Expires-At": str(expires)}
+        return flask.Response(status=302, headers=headers | {"Location": download.redirect})
     assert download.chunks is not None
-    return stream_response(download.chunks, download.headers)
+    return stream_response(
+        download.chunks,
+        headers
+        | {
+            "Content-Type": "application/jsonl",
+            "Content-Length": str(version.bytes),
+            "Content-Disposition": (
+                f'attachment; filename="{download.leaderboard_id}-v{version.version}.jsonl"'
+            ),
+        },
+    )
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces")

@@ -75,6 +75,16 @@ def authenticate(deps: Deps, token: str | None) -> Principal:
     return principal_from(deps.tokens.get(token_ref_hash(token)))
 
 
+def check_dataset_token(principal: Principal, leaderboard_id: str) -> None:
+    """A dataset token (``hpd_``) acts on its own leaderboard only: 403 for any other, before
+    anything of that leaderboard is read."""
+    if principal.kind == "dataset" and principal.leaderboard_id != leaderboard_id:
+        raise Forbidden(
+            "this dataset token pushes to another leaderboard only",
+            code="wrong_leaderboard",
+        )
+
+
 def authorize_leaderboard(
     principal: Principal,
     leaderboard_id: str,
@@ -82,11 +92,7 @@ def authorize_leaderboard(
     scope: Scope,
 ) -> LeaderboardRecord:
     """The leaderboard, if ``principal`` may act on it with ``scope``; else the right error."""
-    if principal.kind == "dataset" and principal.leaderboard_id != leaderboard_id:
-        raise Forbidden(
-            "this dataset token pushes to another leaderboard only",
-            code="wrong_leaderboard",
-        )
+    check_dataset_token(principal, leaderboard_id)
     if leaderboard is None or leaderboard.workspace_id != principal.workspace_id:
         raise NotFound(f"leaderboard {leaderboard_id} not found", code="leaderboard_not_found")
     principal.require(scope)
@@ -96,8 +102,7 @@ def authorize_leaderboard(
 def load_leaderboard(
     deps: Deps, principal: Principal, leaderboard_id: str, scope: Scope
 ) -> LeaderboardRecord:
-    if principal.kind == "dataset" and principal.leaderboard_id != leaderboard_id:
-        return authorize_leaderboard(principal, leaderboard_id, None, scope)
+    check_dataset_token(principal, leaderboard_id)
     return authorize_leaderboard(
         principal, leaderboard_id, deps.leaderboards.get(leaderboard_id), scope
     )

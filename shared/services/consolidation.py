@@ -29,16 +29,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from google.api_core import exceptions as gexc
-from google.cloud import firestore
-
 from shared.clock import utcnow
 from shared.domain.dataset import DatasetMerge
 from shared.domain.rows import Row
 from shared.errors import Conflict, NotFound
 from shared.storage import leases
-from shared.storage.push_store import TOTALS
 from shared.storage.records import DatasetVersion, LeaderboardRecord
+from shared.storage.unit_of_work import Contended
 from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
@@ -81,9 +78,10 @@ def consolidate(
     checkpoint: Checkpoint | None = None,
 ) -> ConsolidationResult:
     mark = checkpoint or (lambda stage: None)
-    lock_ref = deps.leaderboards.ref(leaderboard_id).collection("locks").document("consolidation")
-    lease = leases.acquire(
-        lock_ref, holder=uuid.uuid4().hex, ttl_seconds=deps.settings.consolidation_lease_seconds
+    lease = deps.push.take_consolidation_lease(
+        leaderboard_id,
+        holder=uuid.uuid4().hex,
+        ttl_seconds=deps.settings.consolidation_lease_seconds,
     )
     if lease is None:
         raise ConsolidationBusy(
@@ -184,20 +182,7 @@ def _round(
         consolidated_at=now,
     )
     events = sum(chunk.count for chunk in chunks)
-    batch = deps.db.batch()
-    lease.fence(batch, ttl_seconds=deps.settings.consolidation_lease_seconds)
-    batch.update(
-        deps.leaderboards.ref(leaderboard.id),
-        {"dataset_version": version.model_dump(), "consolidation_due_at": _next_due(leaderboard)},
-    )
-    for chunk in chunks:
-        batch.update(chunk.ref, {"consolidated": True, "version": number})
-    batch.set(
-        deps.push.counter_ref(leaderboard.id, TOTALS),
-        {"pending": firestore.Increment(-events), "consolidated": firestore.Increment(events)},
-        merge=True,
-    )
-    trace_ref, trace = deps.traces.new(
+    trace = deps.traces.new(
         leaderboard.id,
         kind="consolidation",
         workspace_id=leaderboard.workspace_id,
@@ -211,14 +196,23 @@ def _round(
         sha256=written.sha256,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
-    batch.create(trace_ref, trace)
     try:
-        results = batch.commit()
-    except gexc.FailedPrecondition as exc:
+        deps.push.commit_round(
+            leaderboard.id,
+            lease=lease,
+            ttl_seconds=deps.settings.consolidation_lease_seconds,
+            leaderboard_fields={
+                "dataset_version": version.model_dump(),
+                "consolidation_due_at": _next_due(leaderboard),
+            },
+            chunks=chunks,
+            version=number,
+            trace=trace,
+        )
+    except Contended as exc:
         raise ConsolidationBusy(
             "this consolidation lost its lease (it ran past the lease time); nothing was changed"
         ) from exc
-    lease.update_time = results[0].update_time
     mark("committed")
     return _Round(events, version, len(chunks), len(merge.pending_rows()) - unchanged[0])
 

@@ -39,7 +39,7 @@ from shared.services.run_guard import (
 )
 from shared.services.status import dataset_metadata
 from shared.storage.leaderboards import Change
-from shared.storage.records import LeaderboardRecord
+from shared.storage.records import DatasetVersion, LeaderboardRecord
 from shared.wiring import Deps
 
 
@@ -305,40 +305,31 @@ def _ranking_summary(
 
 @dataclass(frozen=True)
 class Download:
-    """A dataset download: its bytes and headers, or a signed URL to redirect to."""
+    """A dataset download: the current version's bytes, or a URL signed for them (``redirect``,
+    valid until ``expires_at``)."""
 
-    headers: dict[str, str]
+    leaderboard_id: str
+    version: DatasetVersion
     chunks: Iterator[bytes] | None = None
     redirect: str | None = None
+    expires_at: datetime | None = None
 
 
 def download_dataset(
     deps: Deps, principal: Principal, leaderboard_id: str, *, signed: bool = False
 ) -> Download:
-    """The current dataset version: its bytes, streamed, with headers that identify it; or,
-    with ``signed``, a storage URL signed now for ``download_url_ttl_seconds`` (the bytes
-    when these credentials cannot sign, as on the local emulator)."""
+    """The current dataset version: its bytes, streamed; or, with ``signed``, a storage URL
+    signed now for ``download_url_ttl_seconds`` (the bytes when these credentials cannot sign,
+    as on the local emulator)."""
     record = load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_READ)
     version = record.dataset_version
     if version is None:
         raise NotFound("this dataset has not been consolidated yet", code="no_dataset_version")
-    headers = {
-        "X-DrGero-Dataset-Version": str(version.version),
-        "X-DrGero-Dataset-Sha256": version.sha256,
-    }
     if signed:
         ttl = deps.settings.download_url_ttl_seconds
         url = deps.datasets.signed_url(version.object_name, version.generation, ttl_seconds=ttl)
         if url is not None:
-            expires = iso(utcnow() + timedelta(seconds=ttl))
-            return Download(
-                headers | {"Cache-Control": "no-store", "X-DrGero-Url-Expires-At": str(expires)},
-                redirect=url,
-            )
-    headers |= {
-        "Content-Type": "application/jsonl",
-        "Content-Length": str(version.bytes),
-        "Content-Disposition": f'attachment; filename="{record.id}-v{version.version}.jsonl"',
-    }
+            expires_at = utcnow() + timedelta(seconds=ttl)
+            return Download(record.id, version, redirect=url, expires_at=expires_at)
     chunks = deps.datasets.read_bytes(version.object_name, version.generation)
-    return Download(headers, chunks=chunks)
+    return Download(record.id, version, chunks=chunks)

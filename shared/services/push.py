@@ -26,32 +26,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from google.api_core import exceptions as gexc
-
-from shared.clock import iso, utcnow
+from shared.clock import utcnow
 from shared.domain import quota
 from shared.domain.rows import BodyShapeError, Row, RowRejection, extract_rows, normalise_rows
 from shared.domain.tokens import Scope
-from shared.errors import (
-    BadRequest,
-    Conflict,
-    DrGeroError,
-    Gone,
-    PayloadTooLarge,
-    TooManyRequests,
-    Unavailable,
-    ValidationFailed,
-)
+from shared.errors import BadRequest, Conflict, PayloadTooLarge, Unavailable, ValidationFailed
 from shared.services import idempotent
 from shared.services.auth import Principal, authorize_leaderboard, principal_from, token_ref_hash
+from shared.services.push_answer import PushReceipt, PushResult
 from shared.storage import idempotency
-from shared.storage.ids import is_storable_id
-from shared.storage.push_store import TOTAL_FIELDS, chunk_rows
+from shared.storage.push_store import KeptAnswer, StoreFailed, chunk_rows
 from shared.storage.records import LeaderboardRecord
+from shared.storage.unit_of_work import Contended
 from shared.tasks.messages import Consolidate, task_name
+from shared.tasks.queue import ENQUEUE_ERRORS
 from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
+
+ANSWERED = 200  # the status of an accepted push, as its trace and its kept answer record it
 
 
 @dataclass(frozen=True)
@@ -71,13 +64,6 @@ class Authorized:
     legacy_record: idempotency.Peeked | None = None
 
 
-@dataclass
-class PushAnswer:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 def authorize_push(
     deps: Deps, leaderboard_id: str, token: str | None, *, idempotency_key: str | None = None
 ) -> Authorized:
@@ -85,29 +71,21 @@ def authorize_push(
     (and of the key's pre-per-token record, which needs no token to find: no extra trip).
 
     Runs before the body is read, so an unauthenticated caller learns nothing from it."""
-    token_ref = deps.tokens.ref(token_ref_hash(token))
-    board_ref = deps.leaderboards.ref(leaderboard_id) if is_storable_id(leaderboard_id) else None
-    legacy_ref = (
-        idempotency.record_ref(deps.db, leaderboard_id, idempotency_key)
-        if board_ref is not None and idempotency_key
-        else None
+    reads = deps.push.read_for_push(
+        token_ref_hash(token), leaderboard_id, legacy_key=idempotency_key
     )
-    refs = [ref for ref in (token_ref, board_ref, legacy_ref) if ref is not None]
-    snaps = {snap.reference.path: snap for snap in deps.db.get_all(refs)}
-    principal = principal_from(deps.tokens.from_snapshot(snaps[token_ref.path]))
-    leaderboard = deps.leaderboards.from_snapshot(snaps[board_ref.path]) if board_ref else None
+    principal = principal_from(reads.token)
     scope = Scope.DATASET_PUSH if principal.kind == "dataset" else Scope.LEADERBOARDS_WRITE
-    leaderboard = authorize_leaderboard(principal, leaderboard_id, leaderboard, scope)
+    leaderboard = authorize_leaderboard(principal, leaderboard_id, reads.leaderboard, scope)
     if not leaderboard.is_push:
         raise Conflict(
             "this leaderboard reads a GET dataset; only PUSH datasets accept rows",
             code="not_a_push_dataset",
         )
-    legacy = idempotency.peeked(snaps[legacy_ref.path]) if legacy_ref is not None else None
-    return Authorized(principal, leaderboard, legacy)
+    return Authorized(principal, leaderboard, reads.legacy_record)
 
 
-def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> PushAnswer:
+def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> PushResult:
     started = started if started is not None else time.perf_counter()
     principal, leaderboard = request.principal, request.leaderboard
     rows, rejections = _validate(deps, request.body)
@@ -116,8 +94,8 @@ def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> P
 
     # Keys belong to the token that sent them (as inference's do): one app's token can
     # neither replay another's answers nor block its keys.
-    ref = idempotency.record_ref(
-        deps.db, leaderboard.id, f"{principal.token_id}:{request.idempotency_key}"
+    ref = deps.push.idempotency_record(
+        leaderboard.id, f"{principal.token_id}:{request.idempotency_key}"
     )
     body_hash = idempotent.request_hash(request.body)
     replayed = _legacy_replay(request.legacy_record, body_hash)
@@ -133,7 +111,7 @@ def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> P
             ttl_hours=settings.idempotency_ttl_hours,
         )
         if isinstance(claim, idempotency.Replay):
-            return PushAnswer(claim.status, claim.body, {"Idempotent-Replayed": "true"})
+            return PushResult(claim.body, replayed=True)
         try:
             return _accept(
                 deps, principal, leaderboard, rows, rejections, started=started, owned=claim
@@ -145,7 +123,7 @@ def push(deps: Deps, request: PushRequest, *, started: float | None = None) -> P
             raise
 
 
-def _legacy_replay(legacy: idempotency.Peeked | None, body_hash: str) -> PushAnswer | None:
+def _legacy_replay(legacy: idempotency.Peeked | None, body_hash: str) -> PushResult | None:
     """The answer of a record written before keys were per token, if it is this request's.
 
     Those records (``sha256(key)`` per leaderboard) are no longer written; one that is done,
@@ -155,7 +133,7 @@ def _legacy_replay(legacy: idempotency.Peeked | None, body_hash: str) -> PushAns
     """
     if legacy is None or legacy.request_hash != body_hash or legacy.replay is None:
         return None
-    return PushAnswer(legacy.replay.status, legacy.replay.body, {"Idempotent-Replayed": "true"})
+    return PushResult(legacy.replay.body, replayed=True)
 
 
 # -- steps ---------------------------------------------------------------------------------
@@ -191,47 +169,46 @@ def _accept(
     *,
     started: float,
     owned: idempotency.Owned | None = None,
-) -> PushAnswer:
+) -> PushResult:
     now = utcnow()
     rows = [row for _, row in indexed_rows]
     reservation = _reserve(deps, leaderboard, len(rows), now)
     kept, refused = indexed_rows[: reservation.fit], indexed_rows[reservation.fit :]
-    batch_id = "b_" + uuid.uuid4().hex
-    body = _answer_body(leaderboard, batch_id, kept, rejections, refused, reservation)
-    status, error = _status_for(kept, rejections, reservation.refusal)
+    receipt = PushReceipt(
+        batch_id="b_" + uuid.uuid4().hex,
+        leaderboard_id=leaderboard.id,
+        accepted_ids=[row.id for _, row in kept],
+        rejected=rejections,
+        refused_indexes=[index for index, _ in refused],
+        refusal=reservation.refusal,
+        usage=reservation.usage,
+    )
+    error = receipt.error()
     if error is not None:
         # Nothing accepted: count what was turned away, answer the error, keep nothing.
-        _commit(deps, principal, leaderboard, batch_id, [], rejections, refused, started, None, 0)
-        error.details.update({k: body[k] for k in ("rejected", "refused") if body.get(k)})
+        _commit(deps, principal, leaderboard, receipt, [], len(refused), started, None)
         raise error
 
+    rows = [row for _, row in kept]
     try:
-        totals = _commit(
-            deps,
-            principal,
-            leaderboard,
-            batch_id,
-            [row for _, row in kept],
-            rejections,
-            refused,
-            started,
-            owned,
-            status,
-            body,
-        )
-    except gexc.FailedPrecondition as exc:
+        totals = _commit(deps, principal, leaderboard, receipt, rows, len(refused), started, owned)
+    except Contended as exc:
         reservation.give_back(deps, leaderboard.id)
+        if owned is None:  # no record to lose: the commit was aborted by contention
+            raise _store_failed() from exc
         raise _OwnershipLost() from exc
-    except gexc.GoogleAPICallError as exc:
+    except StoreFailed as exc:
         reservation.give_back(deps, leaderboard.id)
-        raise Unavailable(
-            "could not store the rows; nothing was kept, retry", code="store_failed"
-        ) from exc
+        raise _store_failed() from exc
 
     # The answer was stored with the rows; anything learnt after the commit stays out of it,
     # so that a replay is byte-for-byte the first answer.
     _maybe_enqueue(deps, leaderboard, totals["pending"])
-    return PushAnswer(status, body)
+    return PushResult(receipt.to_json())
+
+
+def _store_failed() -> Unavailable:
+    return Unavailable("could not store the rows; nothing was kept, retry", code="store_failed")
 
 
 @dataclass(frozen=True)
@@ -286,102 +263,54 @@ def _reserve(
     return _Reservation(fit, refusal, (day, month), usage)
 
 
-def _status_for(
-    kept: list[Any], rejections: list[RowRejection], refusal: quota.Refusal | None
-) -> tuple[int, DrGeroError | None]:
-    if kept:
-        return 200, None
-    if refusal is not None and refusal.code == "dataset_closed":
-        return 410, Gone(refusal.message, code="dataset_closed")
-    if refusal is not None:
-        seconds = (
-            max(1, int((refusal.resets_at - utcnow()).total_seconds())) if refusal.resets_at else 60
-        )
-        return 429, TooManyRequests(
-            refusal.message,
-            code=refusal.code,
-            resets_at=iso(refusal.resets_at),
-            retry_after_seconds=seconds,
-        )
-    return 422, ValidationFailed(
-        f"none of the {len(rejections)} rows is valid; see 'rejected' for each row's problem",
-        code="no_valid_rows",
-    )
-
-
-def _answer_body(
-    leaderboard: LeaderboardRecord,
-    batch_id: str,
-    kept: list[tuple[int, Row]],
-    rejections: list[RowRejection],
-    refused: list[tuple[int, Row]],
-    reservation: _Reservation,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "batch_id": batch_id,
-        "leaderboard_id": leaderboard.id,
-        "received": len(kept) + len(rejections) + len(refused),
-        "accepted": len(kept),
-        "accepted_ids": [row.id for _, row in kept],
-        "rejected": [
-            {"index": r.index, "code": r.code, "message": r.message}
-            | ({"field": r.field} if r.field else {})
-            for r in rejections
-        ],
-        "refused": None,
-        "usage": reservation.usage,
-    }
-    if reservation.refusal is not None:
-        indexes = [index for index, _ in refused]
-        body["refused"] = reservation.refusal.to_json() | {"indexes": indexes}
-    return body
-
-
 def _commit(
     deps: Deps,
     principal: Principal,
     leaderboard: LeaderboardRecord,
-    batch_id: str,
+    receipt: PushReceipt,
     rows: list[Row],
-    rejections: list[RowRejection],
-    refused: list[Any],
+    refused: int,
     started: float,
     owned: idempotency.Owned | None,
-    status: int,
-    body: dict[str, Any] | None = None,
 ) -> dict[str, int]:
-    """One atomic commit: pending chunks, totals, trace and (if keyed) the answer."""
+    """One atomic commit: pending chunks, totals, trace and (if keyed) the answer; with no
+    rows, only the totals of what was turned away and the trace."""
     counts = {
         "accepted": len(rows),
-        "rejected": len(rejections),
-        "refused": len(refused),
+        "rejected": len(receipt.rejected),
+        "refused": refused,
         "pending": len(rows),
     }
-    totals_fields = {name: n for name, n in counts.items() if n}
-    batch = deps.db.batch()
+    totals = {name: n for name, n in counts.items() if n}
     chunks = chunk_rows(rows, max_bytes=deps.settings.pending_chunk_bytes) if rows else []
-    totals_index = deps.push.stage_batch(
-        batch, leaderboard.id, batch_id=batch_id, chunks=chunks,
-        token_id=principal.token_id, totals=totals_fields,
-    )  # fmt: skip
-    trace_ref, trace = deps.traces.new(
+    trace = deps.traces.new(
         leaderboard.id,
         kind="push",
         workspace_id=leaderboard.workspace_id,
         token_id=principal.token_id,
-        batch_id=batch_id,
+        batch_id=receipt.batch_id,
         counts={k: v for k, v in counts.items() if k != "pending"},
         chunks=len(chunks),
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
-        status=status if rows else None,
+        status=ANSWERED if rows else None,
         idempotent=owned is not None,
     )
-    batch.create(trace_ref, trace)
-    if owned is not None and body is not None:
-        idempotency.stage_answer(batch, owned, status=status, body=body)
-    results = batch.commit()
-    assert set(totals_fields) <= set(TOTAL_FIELDS)
-    return deps.push.totals_from_result(results[totals_index], totals_fields)
+    if not rows:
+        try:
+            deps.push.count_turned_away(leaderboard.id, totals=totals, trace=trace)
+        except Contended as exc:  # aborted by contention: nothing was counted
+            raise _store_failed() from exc
+        return {}
+    answer = KeptAnswer(owned, ANSWERED, receipt.to_json()) if owned is not None else None
+    return deps.push.commit_push(
+        leaderboard.id,
+        batch_id=receipt.batch_id,
+        chunks=chunks,
+        token_id=principal.token_id,
+        totals=totals,
+        trace=trace,
+        answer=answer,
+    )
 
 
 def _maybe_enqueue(deps: Deps, leaderboard: LeaderboardRecord, pending: int) -> bool:
@@ -394,7 +323,7 @@ def _maybe_enqueue(deps: Deps, leaderboard: LeaderboardRecord, pending: int) -> 
             Consolidate(leaderboard_id=leaderboard.id, reason="every_events"),
             name=task_name("consolidate", leaderboard.id, f"v{version}"),
         )
-    except gexc.GoogleAPICallError:
+    except ENQUEUE_ERRORS:
         # The rows are stored; the scheduled job will consolidate them. Don't fail the push.
         log.warning("could not enqueue consolidation of %s", leaderboard.id, exc_info=True)
         return False

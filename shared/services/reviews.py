@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from google.api_core import exceptions as gexc
-from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import iso, utcnow
@@ -21,7 +19,7 @@ from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.services.run_finalize import compute_ranking, load_scores, publish_ranking
 from shared.storage.ids import is_storable_id
-from shared.storage.pagination import fetch_page
+from shared.storage.unit_of_work import Contended
 from shared.wiring import Deps
 
 
@@ -43,10 +41,9 @@ def list_reviews(
     cursor: str | None,
 ) -> dict[str, Any]:
     run = _human_run(deps, principal, leaderboard_id, run_id, Scope.LEADERBOARDS_READ)
-    query: Any = deps.runs.reviews(run["leaderboard_id"], run_id)
-    if status is not None:
-        query = query.where(filter=firestore.FieldFilter("status", "==", status))
-    page = fetch_page(query, limit=limit, cursor=cursor)
+    page = deps.reviews.list_page(
+        run["leaderboard_id"], run_id, status=status, limit=limit, cursor=cursor
+    )
     return {
         "items": [_public_item(item) for item in page.items],
         "next_cursor": page.next_cursor,
@@ -65,27 +62,23 @@ def submit_review(
     run = _human_run(deps, principal, leaderboard_id, run_id, Scope.LEADERBOARDS_WRITE)
     if not is_storable_id(item_id):
         raise NotFound(f"review item {item_id} not found", code="review_not_found")
-    ref = deps.runs.reviews(run["leaderboard_id"], run_id).document(item_id)
-    snap = ref.get()
-    if not snap.exists:
-        raise NotFound(f"review item {item_id} not found", code="review_not_found")
-    first_time = snap.get("status") == "pending"
-    fields = {"status": "reviewed", "score": body.score, "comment": body.comment,
-              "reviewer": principal.token_id, "reviewed_at": utcnow()}  # fmt: skip
-    batch = deps.db.batch()
-    batch.update(ref, fields, option=deps.db.write_option(last_update_time=snap.update_time))
-    if first_time:
-        batch.update(
-            deps.runs.ref(run["leaderboard_id"], run_id), {"reviews_done": firestore.Increment(1)}
-        )
+    fields = {
+        "status": "reviewed",
+        "score": body.score,
+        "comment": body.comment,
+        "reviewer": principal.token_id,
+        "reviewed_at": utcnow(),
+    }
     try:
-        batch.commit()
-    except gexc.FailedPrecondition as exc:
+        item = deps.reviews.submit(run["leaderboard_id"], run_id, item_id, fields)
+    except Contended as exc:
         raise Conflict(
             "this item was reviewed at the same moment; reload it", code="review_conflict"
         ) from exc
+    if item is None:
+        raise NotFound(f"review item {item_id} not found", code="review_not_found")
     ranking = refresh_ranking(deps, run["leaderboard_id"], run_id)
-    return {"item": _public_item((snap.to_dict() or {}) | fields), "ranking": ranking}
+    return {"item": _public_item(item), "ranking": ranking}
 
 
 def refresh_ranking(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
@@ -94,13 +87,7 @@ def refresh_ranking(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, A
         raise NotFound(f"run {run_id} not found", code="run_not_found")
     scores = {
         (item["model_id"], item["row_id"]): float(item["score"])
-        for item in (
-            snap.to_dict() or {}
-            for snap in deps.runs.reviews(leaderboard_id, run_id)
-            .where(filter=firestore.FieldFilter("status", "==", "reviewed"))
-            .select(["model_id", "row_id", "score"])
-            .stream()
-        )
+        for item in deps.reviews.scores(leaderboard_id, run_id)
     }
     ranking = compute_ranking(run, load_scores(deps, leaderboard_id, run_id), scores)
     ranking["finished_at"] = (run.get("ranking") or {}).get("finished_at") or utcnow().isoformat()

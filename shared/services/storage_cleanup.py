@@ -26,7 +26,6 @@ from typing import Any
 
 from shared.clock import utcnow
 from shared.domain.cleanup import Policy, StoredObject, doomed, needs, parse
-from shared.storage.cleanup import CleanupRepo
 from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ PREFIXES = ("datasets/", "runs/")  # in name order: a cursor in one sorts before
 
 def clean_storage(deps: Deps, *, leaderboard_id: str | None = None) -> dict[str, Any]:
     settings = deps.settings
-    repo = CleanupRepo(deps.db)
+    repo = deps.cleanup
     prefixes: tuple[str, ...] = PREFIXES
     if leaderboard_id is None:
         scope = "bucket"

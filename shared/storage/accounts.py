@@ -15,7 +15,8 @@ from shared.clock import utcnow
 from shared.storage.ids import is_storable_id
 from shared.storage.pagination import Page, fetch_page
 from shared.storage.records import TokenRecord, WorkspaceRecord
-from shared.storage.unit_of_work import Increments
+from shared.storage.unit_of_work import UnitOfWork
+from shared.storage.writebehind import WriteBehind
 
 WORKSPACES = "workspaces"
 TOKENS = "tokens"
@@ -52,11 +53,16 @@ class TokenRepo:
     def create(self, record: TokenRecord, *, token_hash: str) -> None:
         self.ref(token_hash).create(record.model_dump())
 
-    def charge(self, token_hash: str, cost_usd: float, *, via: Increments | None = None) -> None:
+    def charge(
+        self, token_hash: str, cost_usd: float, *, via: UnitOfWork | WriteBehind | None = None
+    ) -> None:
         """Add ``cost_usd`` to the token's spend: now, atomically, or staged ``via`` a unit of
         work (committed with it) or the write-behind queue (committed soon, batched)."""
+        spent = {"spend_usd": firestore.Increment(cost_usd)}
         if via is None:
-            self.ref(token_hash).update({"spend_usd": firestore.Increment(cost_usd)})
+            self.ref(token_hash).update(spent)
+        elif isinstance(via, UnitOfWork):
+            via.update(self.ref(token_hash), spent)
         else:
             via.increment(self.ref(token_hash), "spend_usd", cost_usd)
 

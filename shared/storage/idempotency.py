@@ -131,7 +131,7 @@ def claim(
 
 
 def stage_answer(
-    batch: firestore.WriteBatch,
+    batch: firestore.WriteBatch | UnitOfWork,
     owned: Owned,
     *,
     status: int,
@@ -145,9 +145,8 @@ def stage_answer(
     False if the answer is over ``max_answer_bytes`` and nothing was staged.
     """
     fields: dict[str, Any] = {"state": "done", "status": status, "response": body}
-    option = owned.ref._client.write_option(last_update_time=owned.update_time)
     if document_size(owned.ref.path, fields) + PART_MARGIN_BYTES <= max_document_bytes:
-        batch.update(owned.ref, fields, option=option)
+        _update_owned(batch, owned, fields)
         return True
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
     if len(data) > max_answer_bytes:
@@ -160,12 +159,19 @@ def stage_answer(
             owned.ref.collection(PARTS).document(f"{n:05d}"),
             {"data": part, "expires_at": expires_at},
         )
-    batch.update(
-        owned.ref,
-        {"state": "done", "status": status, "response_parts": len(parts)},
-        option=option,
-    )
+    _update_owned(batch, owned, {"state": "done", "status": status, "response_parts": len(parts)})
     return True
+
+
+def _update_owned(
+    batch: firestore.WriteBatch | UnitOfWork, owned: Owned, fields: dict[str, Any]
+) -> None:
+    """Update the record only if it is still ours (conditioned on our claim's update time)."""
+    if isinstance(batch, UnitOfWork):
+        batch.update(owned.ref, fields, if_unchanged_since=owned.update_time)
+    else:  # a raw batch, as inference stages it until it commits through a UnitOfWork
+        option = owned.ref._client.write_option(last_update_time=owned.update_time)
+        batch.update(owned.ref, fields, option=option)
 
 
 def _response(ref: firestore.DocumentReference, data: dict[str, Any]) -> dict[str, Any]:
@@ -203,7 +209,7 @@ def stage_answer_in(
     """:func:`stage_answer` into a unit of work, whose commit then raises
     :class:`~shared.storage.unit_of_work.WriteConflict` if the claim was lost."""
     return stage_answer(
-        work.batch,
+        work,
         owned,
         status=status,
         body=body,

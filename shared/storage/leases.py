@@ -17,6 +17,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.clock import utcnow
+from shared.storage.unit_of_work import UnitOfWork
 
 
 @dataclass
@@ -25,12 +26,14 @@ class Lease:
     holder: str
     update_time: datetime
 
-    def fence(self, batch: firestore.WriteBatch, *, ttl_seconds: float) -> None:
-        """Extend the lease inside ``batch``; the whole batch fails if the lease was lost."""
-        batch.update(
+    def fence(self, work: UnitOfWork, *, ttl_seconds: float) -> int:
+        """Extend the lease inside ``work``; the whole commit fails if the lease was lost.
+
+        Answers the write's index (its update time is the lease's next fencing token)."""
+        return work.update(
             self.ref,
             {"lease_until": utcnow() + timedelta(seconds=ttl_seconds)},
-            option=self.ref._client.write_option(last_update_time=self.update_time),
+            if_unchanged_since=self.update_time,
         )
 
 

@@ -10,8 +10,11 @@ Layout under ``leaderboards/{id}``::
                               count, server commit time, consolidated flag and version
 
 A push costs two commits whatever its size: one reserves quota (two increments), the other
-writes the pending chunks, totals, trace and idempotent answer atomically. A 100-row batch is
-one pending document, so the whole push is a handful of writes.
+writes the pending chunks, totals, trace and idempotent answer atomically
+(:meth:`PushStore.commit_push`). A 100-row batch is one pending document, so the whole push is
+a handful of writes. A consolidation round moves its rows from "pending" to "consolidated" in
+one commit with the new version pointer, fenced by the consolidation lease
+(:meth:`PushStore.commit_round`).
 """
 
 from __future__ import annotations
@@ -22,16 +25,48 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.domain.jsonl import dumps_line, iter_lines
 from shared.domain.rows import Row
+from shared.storage import idempotency, leases
+from shared.storage.accounts import TOKENS, TokenRepo
+from shared.storage.ids import is_storable_id
+from shared.storage.leaderboards import LeaderboardRepo
+from shared.storage.records import LeaderboardRecord, TokenRecord
+from shared.storage.unit_of_work import UnitOfWork
 
 LEADERBOARDS = "leaderboards"
 COUNTERS = "counters"
 PENDING = "pending"
 TOTALS = "totals"
 TOTAL_FIELDS = ("accepted", "consolidated", "pending", "refused", "rejected")
+
+Trace = tuple[firestore.DocumentReference, dict[str, Any]]  # what ``TraceRepo.new`` answers
+
+
+class StoreFailed(Exception):
+    """A push's commit failed (other than by losing its idempotency record): nothing was kept."""
+
+
+@dataclass(frozen=True)
+class PushReads:
+    """What a push reads before its body: the token, the leaderboard and, with a key, the
+    key's record from before keys were per token."""
+
+    token: TokenRecord | None
+    leaderboard: LeaderboardRecord | None
+    legacy_record: idempotency.Peeked | None = None
+
+
+@dataclass(frozen=True)
+class KeptAnswer:
+    """The answer stored with a keyed push's rows, in the commit that keeps them."""
+
+    owned: idempotency.Owned
+    status: int
+    body: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -83,19 +118,13 @@ class PushStore:
 
     def add_to_windows(self, leaderboard_id: str, amounts: dict[str, int]) -> dict[str, int]:
         """Atomically add to window counters; answer each counter's new total."""
-        batch = self._db.batch()
-        keys = list(amounts)
-        for key in keys:
-            batch.set(
-                self.counter_ref(leaderboard_id, key),
-                {"n": firestore.Increment(amounts[key])},
-                merge=True,
-            )
-        results = batch.commit()
-        return {
-            key: int(result.transform_results[0].integer_value)
-            for key, result in zip(keys, results, strict=True)
+        work = UnitOfWork(self._db)
+        writes = {
+            key: work.increment(self.counter_ref(leaderboard_id, key), {"n": n})
+            for key, n in amounts.items()
         }
+        committed = work.commit()
+        return {key: committed.totals(index)["n"] for key, index in writes.items()}
 
     def give_back(self, leaderboard_id: str, amounts: dict[str, int]) -> None:
         amounts = {key: n for key, n in amounts.items() if n > 0}
@@ -107,25 +136,52 @@ class PushStore:
         found = {snap.id: snap.to_dict() or {} for snap in self._db.get_all(refs) if snap.exists}
         return {key: found.get(key, {}) for key in keys}
 
-    # -- accepted batches ----------------------------------------------------------------------
+    # -- one push ----------------------------------------------------------------------------
 
-    def stage_batch(
+    def read_for_push(
+        self, token_hash: str, leaderboard_id: str, *, legacy_key: str | None = None
+    ) -> PushReads:
+        """One batched read of the token, the leaderboard (when its id can name one) and,
+        with ``legacy_key``, the key's record from before keys were per token."""
+        token_ref = self._db.collection(TOKENS).document(token_hash)
+        board_ref = self.leaderboard_ref(leaderboard_id) if is_storable_id(leaderboard_id) else None
+        legacy_ref = (
+            idempotency.record_ref(self._db, leaderboard_id, legacy_key)
+            if board_ref is not None and legacy_key
+            else None
+        )
+        refs = [ref for ref in (token_ref, board_ref, legacy_ref) if ref is not None]
+        snaps = {snap.reference.path: snap for snap in self._db.get_all(refs)}
+        return PushReads(
+            token=TokenRepo.from_snapshot(snaps[token_ref.path]),
+            leaderboard=LeaderboardRepo.from_snapshot(snaps[board_ref.path]) if board_ref else None,
+            legacy_record=idempotency.peeked(snaps[legacy_ref.path]) if legacy_ref else None,
+        )
+
+    def idempotency_record(self, leaderboard_id: str, key: str) -> firestore.DocumentReference:
+        """Where the answer to ``key`` is kept (``shared.storage.idempotency``)."""
+        return idempotency.record_ref(self._db, leaderboard_id, key)
+
+    def commit_push(
         self,
-        batch: firestore.WriteBatch,
         leaderboard_id: str,
         *,
         batch_id: str,
         chunks: list[list[Row]],
         token_id: str | None,
         totals: dict[str, int],
-    ) -> int:
-        """Add the pending chunks and the totals increment to ``batch``.
+        trace: Trace,
+        answer: KeptAnswer | None = None,
+    ) -> dict[str, int]:
+        """One atomic commit: the pending chunks, the totals, the trace and (if keyed) the answer.
 
-        Answers the index, within the batch's write results, of the totals write, whose
-        transform results carry the new totals in field-name order.
+        Answers the new totals of the fields in ``totals``. Raises ``Contended`` when the
+        idempotency record was taken over (nothing written), :class:`StoreFailed` when the
+        commit failed otherwise.
         """
+        work = UnitOfWork(self._db)
         for n, rows in enumerate(chunks):
-            batch.create(
+            work.create(
                 self.pending_ref(leaderboard_id, f"{batch_id}-{n:03d}"),
                 {
                     "batch_id": batch_id,
@@ -138,20 +194,31 @@ class PushStore:
                     "created_at": firestore.SERVER_TIMESTAMP,
                 },
             )
-        batch.set(
-            self.counter_ref(leaderboard_id, TOTALS),
-            {field: firestore.Increment(n) for field, n in sorted(totals.items())},
-            merge=True,
-        )
-        return len(chunks)
+        totals_write = self._stage_totals(work, leaderboard_id, totals, trace)
+        if answer is not None:
+            idempotency.stage_answer(work, answer.owned, status=answer.status, body=answer.body)
+        try:
+            committed = work.commit()
+        except gexc.GoogleAPICallError as exc:
+            raise StoreFailed(str(exc)) from exc
+        return committed.totals(totals_write)
 
-    @staticmethod
-    def totals_from_result(result: Any, fields: Iterable[str]) -> dict[str, int]:
-        names = sorted(fields)
-        return {
-            name: int(value.integer_value)
-            for name, value in zip(names, result.transform_results, strict=True)
-        }
+    def count_turned_away(
+        self, leaderboard_id: str, *, totals: dict[str, int], trace: Trace
+    ) -> None:
+        """The totals and trace of a push that kept nothing, in one commit (a failure is the
+        storage's own error: there is nothing to give back)."""
+        work = UnitOfWork(self._db)
+        self._stage_totals(work, leaderboard_id, totals, trace)
+        work.commit()
+
+    def _stage_totals(
+        self, work: UnitOfWork, leaderboard_id: str, totals: dict[str, int], trace: Trace
+    ) -> int:
+        assert set(totals) <= set(TOTAL_FIELDS)
+        index = work.increment(self.counter_ref(leaderboard_id, TOTALS), dict(totals))
+        work.create(*trace)
+        return index
 
     # -- consolidation reads -----------------------------------------------------------------
 
@@ -196,3 +263,42 @@ class PushStore:
             result = query.sum("count").get()
             out[name] = int(result[0][0].value or 0)
         return out
+
+    # -- consolidation ---------------------------------------------------------------------------
+
+    def take_consolidation_lease(
+        self, leaderboard_id: str, *, holder: str, ttl_seconds: float
+    ) -> leases.Lease | None:
+        """The leaderboard's consolidation lease, or None while another consolidation holds it."""
+        ref = self.leaderboard_ref(leaderboard_id).collection("locks").document("consolidation")
+        return leases.acquire(ref, holder=holder, ttl_seconds=ttl_seconds)
+
+    def commit_round(
+        self,
+        leaderboard_id: str,
+        *,
+        lease: leases.Lease,
+        ttl_seconds: float,
+        leaderboard_fields: dict[str, Any],
+        chunks: list[PendingChunk],
+        version: int,
+        trace: Trace,
+    ) -> None:
+        """One consolidation round, atomic: lease fence, the leaderboard's ``leaderboard_fields``
+        (its version pointer), "consolidated" on every chunk, the totals moved, the trace.
+
+        Raises :class:`Contended` (nothing changed) when the lease was lost; on success the
+        lease holds its new fencing token.
+        """
+        events = sum(chunk.count for chunk in chunks)
+        work = UnitOfWork(self._db)
+        fence = lease.fence(work, ttl_seconds=ttl_seconds)
+        work.update(self.leaderboard_ref(leaderboard_id), leaderboard_fields)
+        for chunk in chunks:
+            work.update(chunk.ref, {"consolidated": True, "version": version})
+        work.increment(
+            self.counter_ref(leaderboard_id, TOTALS), {"pending": -events, "consolidated": events}
+        )
+        work.create(*trace)
+        committed = work.commit()
+        lease.update_time = committed.update_time(fence)

@@ -1,72 +1,119 @@
-"""One atomic commit of several writes, for services that must not speak Firestore.
+"""One atomic commit of several writes (a Firestore batch), for the repositories.
 
-A service stages writes (through repositories that know the documents) into a
-:class:`UnitOfWork` and commits them together: all land, or none does. A conditional write
-(``update``/``delete`` with ``if_unchanged_since``, a fenced lease, a claimed idempotency
-record) that finds its document changed makes :meth:`UnitOfWork.commit` raise
-:class:`WriteConflict`, our own exception, so that the caller decides what a lost race means
-without catching a Google type. Any other store error is raised as the client raised it
-(``shared/web`` maps those to 503 or drops the task).
+A repository stages the writes of one piece of work (a push's pending batches, totals, trace and
+idempotent answer; a consolidation round; a review) and commits them together: all land or
+none. A write conditioned on a document's ``update_time`` (``if_unchanged_since``: a fenced
+lease, a claimed idempotency record, a review) fails the whole commit when the document changed
+since; the commit then raises :class:`WriteConflict`. A commit aborted by contention raises
+:class:`Contended` (which ``WriteConflict`` is a kind of). No Google exception reaches the
+services; any other store error is raised as the client raised it (``shared/web`` maps those to
+503 or drops the task).
 
-``batch`` is the underlying write batch, for repositories that stage their own writes into it;
-services use the methods.
+Each staging method answers the index of its write; :class:`Committed` answers, by that index,
+the write's update time and (for :meth:`UnitOfWork.increment`) the new values of its fields.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 
-class WriteConflict(Exception):
-    """A precondition of the commit failed (another writer got there first): nothing was written."""
+class Contended(Exception):
+    """The commit lost a race (a conditioned write found its document changed, or the commit
+    was aborted by contention): nothing of it was written."""
 
 
-class Increments(Protocol):
-    """Somewhere an increment can be staged: a :class:`UnitOfWork`, or the write-behind queue."""
+class WriteConflict(Contended):
+    """A conditioned write found its document changed since (another writer got there first):
+    nothing of the commit was written."""
 
-    def increment(self, ref: Any, field_name: str, amount: float) -> None: ...
+
+class Committed:
+    """What a commit answered, by the index each staging method returned."""
+
+    def __init__(self, results: list[Any], increments: dict[int, list[str]]) -> None:
+        self._results = results
+        self._increments = increments
+
+    def update_time(self, index: int) -> datetime:
+        return self._results[index].update_time  # type: ignore[no-any-return]
+
+    def totals(self, index: int) -> dict[str, int]:
+        """The new values of the fields that :meth:`UnitOfWork.increment` ``index`` added to."""
+        transforms = self._results[index].transform_results
+        return {
+            name: int(value.integer_value)
+            for name, value in zip(self._increments[index], transforms, strict=True)
+        }
 
 
 class UnitOfWork:
-    """Writes staged now, committed together by :meth:`commit`."""
-
     def __init__(self, db: firestore.Client) -> None:
         self._db = db
-        self.batch = db.batch()
+        self._batch = db.batch()
+        self._count = 0
+        self._increments: dict[int, list[str]] = {}
 
-    def create(self, ref: Any, data: dict[str, Any]) -> None:
-        """Create the document; the commit fails if it exists."""
-        self.batch.create(ref, data)
+    def _staged(self) -> int:
+        self._count += 1
+        return self._count - 1
 
-    def set(self, ref: Any, data: dict[str, Any], *, merge: bool = False) -> None:
-        self.batch.set(ref, data, merge=merge)
+    def create(self, ref: firestore.DocumentReference, data: dict[str, Any]) -> int:
+        self._batch.create(ref, data)
+        return self._staged()
+
+    def set(
+        self, ref: firestore.DocumentReference, data: dict[str, Any], merge: bool = False
+    ) -> int:
+        self._batch.set(ref, data, merge=merge)
+        return self._staged()
 
     def update(
-        self, ref: Any, fields: dict[str, Any], *, if_unchanged_since: datetime | None = None
-    ) -> None:
-        """Update the existing document, only if unchanged since then when a time is given."""
-        self.batch.update(ref, fields, option=self._option(if_unchanged_since))
+        self,
+        ref: firestore.DocumentReference,
+        fields: dict[str, Any],
+        *,
+        if_unchanged_since: datetime | None = None,
+    ) -> int:
+        option = (
+            self._db.write_option(last_update_time=if_unchanged_since)
+            if if_unchanged_since is not None
+            else None
+        )
+        self._batch.update(ref, fields, option=option)
+        return self._staged()
 
-    def increment(self, ref: Any, field_name: str, amount: float) -> None:
-        """Add ``amount`` to ``field_name`` of the existing document, atomically."""
-        self.batch.update(ref, {field_name: firestore.Increment(amount)})
+    def increment(self, ref: firestore.DocumentReference, field_values: dict[str, float]) -> int:
+        """Add to numeric fields (creating the document if needed); :meth:`Committed.totals`
+        answers their new values."""
+        names = sorted(field_values)
+        self._batch.set(
+            ref, {name: firestore.Increment(field_values[name]) for name in names}, merge=True
+        )
+        index = self._staged()
+        self._increments[index] = names
+        return index
 
-    def delete(self, ref: Any, *, if_unchanged_since: datetime | None = None) -> None:
-        self.batch.delete(ref, option=self._option(if_unchanged_since))
+    def delete(
+        self, ref: firestore.DocumentReference, *, if_unchanged_since: datetime | None = None
+    ) -> int:
+        option = (
+            self._db.write_option(last_update_time=if_unchanged_since)
+            if if_unchanged_since is not None
+            else None
+        )
+        self._batch.delete(ref, option=option)
+        return self._staged()
 
-    def commit(self) -> list[Any]:
-        """Commit every staged write; their results, in order (``update_time`` and transforms).
-
-        :class:`WriteConflict` when a precondition failed (then nothing was written).
-        """
+    def commit(self) -> Committed:
         try:
-            return list(self.batch.commit())
+            results = self._batch.commit()
         except gexc.FailedPrecondition as exc:
             raise WriteConflict(str(exc)) from exc
-
-    def _option(self, since: datetime | None) -> Any:
-        return None if since is None else self._db.write_option(last_update_time=since)
+        except gexc.Aborted as exc:
+            raise Contended(str(exc)) from exc
+        return Committed(list(results), self._increments)

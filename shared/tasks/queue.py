@@ -29,6 +29,10 @@ from shared.settings import Settings
 from shared.tasks.messages import TaskMessage
 from shared.tasks.urls import internal_target
 
+# What a failed enqueue raises, for callers that carry on without the task (push: the
+# scheduled job consolidates the rows instead).
+ENQUEUE_ERRORS: tuple[type[Exception], ...] = (gexc.GoogleAPICallError,)
+
 log = logging.getLogger(__name__)
 
 
