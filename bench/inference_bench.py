@@ -42,7 +42,7 @@ import httpx
 from devstack.inprocess import local_stack, stop_on_sigterm
 from devstack.ports import free_port, wait_until
 from devstack.processes import ManagedProcess
-from shared import wiring
+from shared import bootstrap
 from shared.domain.prompts import task_messages
 from shared.services import accounts
 
@@ -175,7 +175,7 @@ def main() -> int:
         with local_stack(log_dir=log_dir, simulator_url=sim) as stack:
             # One access-log line per request would bury the figures (and is not measured).
             logging.getLogger("drgero.http").setLevel(logging.WARNING)
-            made = accounts.bootstrap_workspace(wiring.deps(), name="bench", plan="pro")
+            made = accounts.bootstrap_workspace(bootstrap.deps(), name="bench", plan="pro")
             auth = {"Authorization": f"Bearer {made['token']}"}
             limits = httpx.Limits(max_connections=args.clients * 2)
             setup = httpx.Client(base_url=stack.base_url, headers=auth, timeout=60)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 import httpx
 
 from devstack.inprocess import local_stack, stop_on_sigterm
-from shared import logs, wiring
+from shared import bootstrap, logs
 from shared.services import accounts
 
 ROWS_PER_BATCH = 100
@@ -78,7 +78,7 @@ def main() -> int:
     with local_stack(log_dir=Path(tempfile.mkdtemp())) as stack:
         logs.configure()  # what the functions do on import; then one line per request is muted
         logging.getLogger("drgero.http").setLevel(logging.WARNING)
-        deps = wiring.deps()
+        deps = bootstrap.deps()
         made = accounts.bootstrap_workspace(deps, name="bench")
         http = httpx.Client(
             base_url=stack.base_url,

@@ -19,16 +19,16 @@ from typing import Any
 
 def bootstrap_workspace(*, name: str, plan: str = "pro") -> dict[str, Any]:
     # Imported here: the Google clients take a second to load and the HTTP commands need none.
-    from shared import wiring
+    from shared import bootstrap
     from shared.services import accounts
 
-    return accounts.bootstrap_workspace(wiring.deps(), name=name, plan=plan)
+    return accounts.bootstrap_workspace(bootstrap.deps(), name=name, plan=plan)
 
 
 def reencrypt_secrets(*, workspace_id: str | None, page_size: int) -> dict[str, Any]:
-    from shared import wiring
+    from shared import bootstrap
     from shared.services import integrations
 
     return integrations.reencrypt_secrets(
-        wiring.deps(), page_size=page_size, workspace_id=workspace_id
+        bootstrap.deps(), page_size=page_size, workspace_id=workspace_id
     )

@@ -23,7 +23,7 @@ from devstack.dispatcher import build_app, serve
 from devstack.emulators import Emulators, StackConfig
 from devstack.identity import LOCAL_TASKS_ACCOUNT, invoker_env
 from devstack.ports import LOOPBACK_EGRESS_CIDRS
-from shared import wiring
+from shared import bootstrap
 from shared.providers.google_identity import IdTokenSource
 from shared.tasks.urls import internal_target
 from simulator.config import SimulatorConfig
@@ -85,7 +85,7 @@ def local_stack(*, log_dir: Path, simulator_url: str | None = None) -> Iterator[
         base_url = f"http://127.0.0.1:{server.server_port}"
         env |= {"DRGERO_INTERNAL_BASE_URL": base_url, "DRGERO_PUBLIC_BASE_URL": base_url}
         os.environ.update(env)
-        wiring.reset()
+        bootstrap.reset()
         yield InProcessStack(base_url=base_url, emulators=emulators, env=env, simulator=simulator)
     finally:
         if server is not None:
@@ -95,4 +95,4 @@ def local_stack(*, log_dir: Path, simulator_url: str | None = None) -> Iterator[
         emulators.stop(persist=False)
         os.environ.clear()
         os.environ.update(saved)
-        wiring.reset()
+        bootstrap.reset()

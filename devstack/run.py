@@ -220,9 +220,9 @@ def run(paths: DevPaths, *, reset: bool, stopping: threading.Event) -> None:
         os.environ["DRGERO_INTERNAL_BASE_URL"] = base_url
         os.environ["DRGERO_PUBLIC_BASE_URL"] = base_url
         # Loading the functions validated (and cached) the settings before the port was known.
-        from shared import wiring
+        from shared import bootstrap
 
-        wiring.reset()
+        bootstrap.reset()
         scheduler = Scheduler(
             base_url,
             id_tokens=IdTokenSource(url=os.environ["DRGERO_DEV_ID_TOKEN_URL"]),
@@ -306,11 +306,11 @@ def _workspace_credentials(base_url: str, env_file: Path) -> dict[str, str]:
     token = previous.get("DRGERO_TOKEN", "")
     if token and _token_works(base_url, token):
         return {"workspace_id": previous.get("DRGERO_WORKSPACE_ID", ""), "token": token}
-    from shared import wiring
+    from shared import bootstrap
     from shared.services import accounts
 
     # The pro plan, as `drgero bootstrap` gives by default: the dev workspace is not capped.
-    result = accounts.bootstrap_workspace(wiring.deps(), name="dev", plan="pro")
+    result = accounts.bootstrap_workspace(bootstrap.deps(), name="dev", plan="pro")
     return {"workspace_id": str(result["workspace_id"]), "token": str(result["token"])}
 
 

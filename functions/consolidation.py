@@ -10,12 +10,12 @@ from __future__ import annotations
 import flask
 import functions_framework
 
+from shared.bootstrap import Deps
 from shared.domain.tokens import Scope
 from shared.services.auth import authenticate, load_leaderboard
 from shared.services.consolidation import consolidate
 from shared.web.http import bearer_token
 from shared.web.router import Router
-from shared.wiring import Deps
 
 router = Router("consolidation")
 

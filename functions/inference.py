@@ -24,12 +24,12 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions import inference_render as render
+from shared.bootstrap import Deps
 from shared.errors import BadRequest, NotFound
 from shared.providers.base import ChatRequest
 from shared.services import inference, model_list
 from shared.web.http import bearer_token, read_json
 from shared.web.router import Router
-from shared.wiring import Deps
 
 router = Router("inference", overhead_header="X-DrGero-Overhead-Ms")
 MODEL_PREFIX = "leaderboard/"

@@ -19,6 +19,7 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.bootstrap import Deps
 from shared.domain.cleanup import STORED_ID
 from shared.services.jobs import (
     enqueue_due_consolidations,
@@ -28,7 +29,6 @@ from shared.services.jobs import (
 from shared.services.storage_cleanup import clean_storage
 from shared.web.http import parse
 from shared.web.router import Router
-from shared.wiring import Deps
 
 router = Router("jobs", private=True)
 

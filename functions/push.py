@@ -7,11 +7,11 @@ import time
 import flask
 import functions_framework
 
+from shared.bootstrap import Deps
 from shared.services.push import PushRequest, authorize_push
 from shared.services.push import push as push_rows
 from shared.web.http import bearer_token, read_json
 from shared.web.router import Router
-from shared.wiring import Deps
 
 router = Router("push")
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import flask
 import functions_framework
 
+from shared.bootstrap import Deps
 from shared.domain.tokens import Scope
 from shared.errors import ValidationFailed
 from shared.services import ranking, reviews, runs
 from shared.web.caller import caller, paging
 from shared.web.http import parse
 from shared.web.router import Router
-from shared.wiring import Deps
 
 router = Router("runs")
 

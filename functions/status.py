@@ -5,11 +5,11 @@ from __future__ import annotations
 import flask
 import functions_framework
 
+from shared.bootstrap import Deps
 from shared.services.auth import authenticate
 from shared.services.status import dataset_status
 from shared.web.http import bearer_token
 from shared.web.router import Router
-from shared.wiring import Deps
 
 router = Router("status")
 

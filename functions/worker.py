@@ -27,6 +27,7 @@ import logging
 import flask
 import functions_framework
 
+from shared.bootstrap import Deps
 from shared.errors import Unavailable
 from shared.services.consolidation import ConsolidationBusy, consolidate
 from shared.services.run_prepare import prepare_run
@@ -34,7 +35,6 @@ from shared.services.run_worker import evaluate_shard
 from shared.tasks.messages import Consolidate, EvaluateShard, PrepareRun
 from shared.web.http import parse
 from shared.web.router import Router
-from shared.wiring import Deps
 
 log = logging.getLogger("drgero.worker")
 router = Router("worker", private=True)

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from devstack.inprocess import InProcessStack, local_stack
-from shared import wiring
+from shared import bootstrap
 from shared.services import accounts
 
 # Property tests explore the same examples on every run (CI must not fail by luck) and have no
@@ -38,8 +38,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessStack]:
 
 
 @pytest.fixture(scope="session")
-def deps(stack: InProcessStack) -> wiring.Deps:
-    return wiring.deps()
+def deps(stack: InProcessStack) -> bootstrap.Deps:
+    return bootstrap.deps()
 
 
 class Api:
@@ -91,7 +91,7 @@ class Workspace:
 
 
 @pytest.fixture
-def workspace(stack: InProcessStack, deps: wiring.Deps) -> Workspace:
+def workspace(stack: InProcessStack, deps: bootstrap.Deps) -> Workspace:
     """A fresh workspace with an admin token, unique to the test."""
     made = accounts.bootstrap_workspace(deps, name="test-" + uuid.uuid4().hex[:8], plan="pro")
     return Workspace(
@@ -100,7 +100,7 @@ def workspace(stack: InProcessStack, deps: wiring.Deps) -> Workspace:
 
 
 @pytest.fixture
-def other_workspace(stack: InProcessStack, deps: wiring.Deps) -> Workspace:
+def other_workspace(stack: InProcessStack, deps: bootstrap.Deps) -> Workspace:
     made = accounts.bootstrap_workspace(deps, name="other-" + uuid.uuid4().hex[:8], plan="pro")
     return Workspace(
         id=made["workspace_id"], token=made["token"], api=Api(stack.base_url, made["token"])

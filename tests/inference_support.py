@@ -17,7 +17,7 @@ import httpx
 import openai
 
 from devstack.inprocess import InProcessStack
-from shared import wiring
+from shared import bootstrap
 from shared.domain.prompts import task_messages
 from shared.services import accounts
 from simulator.answers import all_text, count_tokens
@@ -165,7 +165,7 @@ def connect_openrouter_key(api: Api) -> str:
 
 def ranked_board(
     stack: InProcessStack,
-    deps: wiring.Deps,
+    deps: bootstrap.Deps,
     name_prefix: str,
     accuracies: dict[str, float],
     **inference: Any,

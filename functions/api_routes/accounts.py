@@ -10,10 +10,10 @@ import flask
 import yaml
 
 from functions.api_routes import caller, paging, router
+from shared.bootstrap import Deps
 from shared.domain.tokens import Scope
 from shared.services import accounts, integrations, origins
 from shared.web.http import parse
-from shared.wiring import Deps
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import flask
 
 from functions.api_routes import caller, paging, router
+from shared.bootstrap import Deps
 from shared.clock import iso
 from shared.domain.leaderboards import LeaderboardCreate, LeaderboardUpdate
 from shared.domain.tokens import Scope
 from shared.errors import BadRequest
 from shared.services import accounts, leaderboards, traces
 from shared.web.http import parse, stream_response
-from shared.wiring import Deps
 
 
 @router.route("POST", "/v1/leaderboards")

@@ -6,11 +6,11 @@ import flask
 from pydantic import TypeAdapter
 
 from functions.api_routes import caller, paging, router
+from shared.bootstrap import Deps
 from shared.domain.candidates import AutoSelectIn, CandidateModelIn, WorkspaceModelCreate
 from shared.domain.tokens import Scope
 from shared.services import auto_select, candidates, drgero_models, selection
 from shared.web.http import parse, read_json
-from shared.wiring import Deps
 
 _CANDIDATE = TypeAdapter(CandidateModelIn)
 

@@ -1,7 +1,7 @@
 """HTTP plumbing shared by every provider: the pooled client, bounded reads, errors, retries.
 
 * :func:`new_client` builds the one pooled client an instance uses for every upstream
-  (``shared.wiring`` caches it): its transport connects only where the egress policy allows
+  (``shared.bootstrap`` caches it): its transport connects only where the egress policy allows
   (:mod:`shared.providers.egress`) and it carries the read caps (:class:`ReadLimits`).
   Redirects are not followed unless a call asks (only Hub file downloads do), so a model
   endpoint cannot bounce a request somewhere else; a followed redirect is checked like any

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.domain import tokens as token_domain
 from shared.domain.tokens import API_SCOPES, Scope
@@ -18,7 +19,6 @@ from shared.domain.wire import Timestamp
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.storage.records import TokenRecord, WorkspaceRecord
-from shared.wiring import Deps
 
 
 class ApiTokenCreate(BaseModel):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.domain.tokens import Scope, digest, effective_scopes
 from shared.errors import Forbidden, NotFound, Unauthenticated
 from shared.services.origins import check_caller
 from shared.storage.records import LeaderboardRecord, TokenRecord
-from shared.wiring import Deps
 
 
 @dataclass(frozen=True)

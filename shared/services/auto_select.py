@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.domain.candidates import AutoSelectIn
 from shared.domain.tokens import Scope
@@ -34,7 +35,6 @@ from shared.services.candidates import (
 )
 from shared.services.run_guard import refuse_during_run
 from shared.storage.records import CandidateModel
-from shared.wiring import Deps
 
 
 def auto_select(

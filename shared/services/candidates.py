@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import iso, utcnow
 from shared.domain.candidates import (
     CandidateModelIn,
@@ -32,7 +33,6 @@ from shared.services.integrations import workspace_catalog
 from shared.services.run_guard import change_leaderboard, digest_of, refuse_during_run
 from shared.storage.leaderboards import Change
 from shared.storage.records import CandidateModel, LeaderboardRecord
-from shared.wiring import Deps
 
 HIDDEN = "stored (hidden)"
 

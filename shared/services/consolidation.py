@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.domain.dataset import DatasetMerge
 from shared.domain.rows import Row
@@ -36,7 +37,6 @@ from shared.errors import Conflict, NotFound
 from shared.storage import leases
 from shared.storage.records import DatasetVersion, LeaderboardRecord
 from shared.storage.unit_of_work import Contended
-from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
 

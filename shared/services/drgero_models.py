@@ -12,13 +12,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.bootstrap import Deps
 from shared.clock import iso, utcnow
 from shared.domain.candidates import EndpointIn, OpenRouterModelIn, WorkspaceModelCreate
 from shared.domain.tokens import Scope
 from shared.errors import NotFound
 from shared.services.auth import Principal
 from shared.services.candidates import public_endpoint, store_endpoint_config
-from shared.wiring import Deps
 
 
 class WorkspaceModelUpdate(BaseModel):

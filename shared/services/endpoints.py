@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.domain.candidates import CustomModelIn, HuggingFaceModelIn
 from shared.errors import ValidationFailed
 from shared.providers.base import Endpoint, UnusableEndpoint
@@ -20,7 +21,6 @@ from shared.providers.errors import EndpointNotAllowed, ModelConfigInvalid, Requ
 from shared.providers.factory import build_endpoint
 from shared.providers.http import checked_endpoint_url, credentials_in_url
 from shared.services.integrations import openrouter_key
-from shared.wiring import Deps
 
 
 def endpoint_for(deps: Deps, workspace_id: str, config: dict[str, Any]) -> Endpoint:

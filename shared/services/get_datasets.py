@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.domain.rows import Row, RowRejection, normalise_rows
 from shared.domain.scoring import check_pattern
@@ -31,7 +32,6 @@ from shared.providers.errors import (
 )
 from shared.providers.huggingface import HuggingFaceHub
 from shared.services.integrations import hf_token
-from shared.wiring import Deps
 
 SAMPLE_ROWS = 200
 

@@ -4,7 +4,7 @@ Inference must not pay a database round trip per call for what rarely changes: t
 leaderboard, its candidate models and their endpoints (with the provider keys they decrypt).
 Entries live ``ttl`` seconds (``inference_cache_seconds``, 5 by default), so a change (a
 revoked token, a new selection, a rotated provider key) takes effect within that bound on every
-instance. Budget checks do not rely on it: spend is read fresh (see ``inference.py``).
+instance. Budget checks do not rely on it: spend is read fresh (see ``shared.services.inference``).
 
 Two bounded LRU maps, one for what was found and one for misses (a load that answered
 ``None``: an unknown token, a deleted leaderboard). Misses are cached too (a caller retrying a
@@ -83,7 +83,8 @@ class _Lru(OrderedDict[Any, tuple[float, Any]]):
 
 class Caches:
     """An instance's hot-path caches by name (tokens, leaderboards, origin grants, ...), each
-    built on first use. One lives in ``Deps``: a new ``Deps`` (``wiring.reset()``) starts cold."""
+    built on first use. One lives in ``Deps``: a new ``Deps`` (``bootstrap.reset()``) starts
+    cold."""
 
     def __init__(self) -> None:
         self._caches: dict[str, TtlCache] = {}

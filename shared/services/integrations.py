@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.bootstrap import Deps
 from shared.clock import iso
 from shared.domain.tokens import Scope
 from shared.errors import NotFound, ValidationFailed
@@ -23,7 +24,6 @@ from shared.providers.errors import ProviderError, UpstreamAuthFailed
 from shared.providers.huggingface import HuggingFaceHub
 from shared.providers.openrouter import OpenRouterCatalog
 from shared.services.auth import Principal
-from shared.wiring import Deps
 
 Provider = Literal["openrouter", "huggingface"]
 SECRET_NAMES: dict[str, str] = {

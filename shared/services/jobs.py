@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.tasks.messages import Consolidate, task_name
-from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import iso, jsonable, utcnow
 from shared.domain.leaderboards import (
     GetDatasetConfig,
@@ -40,7 +41,6 @@ from shared.services.run_guard import (
 from shared.services.status import dataset_metadata
 from shared.storage.leaderboards import Change
 from shared.storage.records import DatasetVersion, LeaderboardRecord
-from shared.wiring import Deps
 
 
 def create_leaderboard(deps: Deps, principal: Principal, body: LeaderboardCreate) -> dict[str, Any]:

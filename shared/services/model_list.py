@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.domain.tokens import Scope
 from shared.errors import BadRequest
 from shared.services.auth import Principal, authorize_leaderboard
 from shared.storage.ids import is_storable_id
 from shared.storage.pagination import encode_cursor
-from shared.wiring import Deps
 
 MODEL_PREFIX = "leaderboard/"
 

@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.bootstrap import Deps
 from shared.domain.origins import normalise_origin
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.services.hotcache import TtlCache
 from shared.storage.origins import OriginGrant
-from shared.wiring import Deps
 
 if TYPE_CHECKING:
     from shared.services.auth import Principal

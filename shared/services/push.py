@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.domain import quota
 from shared.domain.rows import BodyShapeError, Row, RowRejection, extract_rows, normalise_rows
@@ -40,7 +41,6 @@ from shared.storage.records import LeaderboardRecord
 from shared.storage.unit_of_work import Contended
 from shared.tasks.messages import Consolidate, task_name
 from shared.tasks.queue import ENQUEUE_ERRORS
-from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.domain.snapshot import config_hash
 from shared.domain.tokens import Scope
 from shared.services.auth import Principal, load_leaderboard
@@ -14,7 +15,6 @@ from shared.services.run_guard import (
     snapshot_parts,
 )
 from shared.services.selection import public_selection, winner_selection
-from shared.wiring import Deps
 
 
 def get_ranking(deps: Deps, principal: Principal, leaderboard_id: str) -> dict[str, Any]:

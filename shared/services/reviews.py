@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.bootstrap import Deps
 from shared.clock import iso, utcnow
 from shared.domain.run_status import RunStatus
 from shared.domain.tokens import Scope
@@ -20,7 +21,6 @@ from shared.services.auth import Principal, load_leaderboard
 from shared.services.run_finalize import compute_ranking, load_scores, publish_ranking
 from shared.storage.ids import is_storable_id
 from shared.storage.unit_of_work import Contended
-from shared.wiring import Deps
 
 
 class ReviewSubmit(BaseModel):

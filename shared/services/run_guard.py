@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from shared.bootstrap import Deps
 from shared.clock import jsonable
 from shared.domain.leaderboards import InferenceConfig
 from shared.domain.prompts import PROMPT_VERSION
@@ -23,7 +24,6 @@ from shared.domain.snapshot import candidates_digest, config_parts, stale_parts
 from shared.errors import Conflict, NotFound, Unavailable
 from shared.storage.leaderboards import Change, LeaderboardChanged
 from shared.storage.records import CandidateModel, LeaderboardRecord
-from shared.wiring import Deps
 
 T = TypeVar("T")
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.domain.rows import Row
 from shared.domain.run_status import RunStatus
@@ -27,7 +28,6 @@ from shared.services.get_datasets import read_get_dataset
 from shared.services.runs import fail_run
 from shared.storage.records import LeaderboardRecord
 from shared.tasks.messages import EvaluateShard
-from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.domain.judge import (
     JudgeConfig,
     UnparseableJudgeAnswer,
@@ -43,7 +44,6 @@ from shared.services.run_prepare import shard_name
 from shared.services.runs import JUDGE_ENDPOINT
 from shared.storage.records import Run
 from shared.storage.runs import SCORE_FIELDS, ObjectExists, create_once
-from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.bootstrap import Deps
 from shared.clock import iso, jsonable, utcnow
 from shared.domain.estimate import (
     DEFAULT_LATENCY_MS,
@@ -43,7 +44,6 @@ from shared.services.run_guard import (
 from shared.storage.records import CandidateModel, LeaderboardRecord, Run
 from shared.storage.runs import run_document
 from shared.tasks.messages import PrepareRun
-from shared.wiring import Deps
 
 Source = Literal["manual", "schedule", "dataset_improvement"]
 

@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from shared.bootstrap import Deps
 from shared.clock import iso, utcnow
 from shared.domain.tokens import Scope
 from shared.errors import ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.storage.records import LeaderboardRecord
-from shared.wiring import Deps
 
 
 class SelectionPut(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import iso, utcnow
 from shared.domain import quota
 from shared.domain.tokens import Scope
@@ -15,7 +16,6 @@ from shared.errors import Conflict
 from shared.services.auth import Principal, load_leaderboard
 from shared.storage.push_store import TOTAL_FIELDS, TOTALS
 from shared.storage.records import LeaderboardRecord
-from shared.wiring import Deps
 
 RECENT_BATCHES = 20
 

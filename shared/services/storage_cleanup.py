@@ -24,9 +24,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.domain.cleanup import Policy, StoredObject, doomed, needs, parse
-from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
 

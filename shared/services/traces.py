@@ -11,12 +11,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.bootstrap import Deps
 from shared.domain.jsonl import canonical_json
 from shared.domain.tokens import Scope
 from shared.errors import NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.storage.traces import TRACE_KINDS, public_trace
-from shared.wiring import Deps
 
 
 def list_traces(

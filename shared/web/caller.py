@@ -6,11 +6,11 @@ from typing import Any
 
 import flask
 
+from shared.bootstrap import Deps
 from shared.domain.tokens import Scope
 from shared.services.auth import Principal, authenticate
 from shared.storage.pagination import page_size
 from shared.web.http import bearer_token
-from shared.wiring import Deps
 
 
 def caller(request: flask.Request, deps: Deps, scope: Scope | None = None) -> Principal:

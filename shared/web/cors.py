@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import flask
 
+from shared.bootstrap import Deps
 from shared.domain.origins import (
     EXPOSED_RESPONSE_HEADERS,
     allowed_request_headers,
@@ -27,7 +28,6 @@ from shared.domain.origins import (
 from shared.errors import Forbidden
 from shared.services import origins
 from shared.services.origins import CorsRequest
-from shared.wiring import Deps
 
 VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 

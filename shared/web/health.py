@@ -20,8 +20,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.errors import Unavailable
-from shared.wiring import Deps
 
 log = logging.getLogger("drgero.health")
 

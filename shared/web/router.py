@@ -30,7 +30,8 @@ from google.api_core import exceptions as gexc
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from shared import logs, wiring
+from shared import bootstrap, logs
+from shared.bootstrap import Deps
 from shared.errors import (
     DrGeroError,
     MethodNotAllowed,
@@ -48,12 +49,11 @@ from shared.web.http import (
     validation_error,
 )
 from shared.web.internal import require_internal
-from shared.wiring import Deps
 
 log = logging.getLogger("drgero.http")
 
 # Called as ``handler(request, deps, **path_params)``: the router hands every handler the
-# dependencies of this instance (``shared.wiring``), so no handler reaches for a global.
+# dependencies of this instance (``shared.bootstrap``), so no handler reaches for a global.
 Handler = Callable[..., Any]
 # Every router by function name (the deploy's URL-map check walks them).
 ROUTERS: dict[str, Router] = {}
@@ -76,7 +76,7 @@ class Router:
         *,
         overhead_header: str | None = None,
         private: bool = False,
-        deps: Callable[[], Deps] = wiring.deps,
+        deps: Callable[[], Deps] = bootstrap.deps,
     ) -> None:
         """``overhead_header``: name a header that every response carries with the time spent
         here, minus what handlers report as spent upstream in ``flask.g.upstream_ms``.

@@ -37,7 +37,7 @@ import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from devstack.inprocess import InProcessStack
-from shared import wiring
+from shared import bootstrap
 from shared.clock import utcnow
 from shared.domain import tokens as token_domain
 from shared.domain.tokens import Scope
@@ -99,7 +99,7 @@ SCHEMA = schemathesis.openapi.from_path(DOC_PATH, config=CONFIG).exclude(path_re
 class FuzzAdmin:
     """The fuzzer's workspace and the admin token it authenticates with."""
 
-    deps: wiring.Deps
+    deps: bootstrap.Deps
     base_url: str
     workspace_id: str
     token: str
@@ -117,7 +117,7 @@ class FuzzAdmin:
         self.token, self.token_id = mint_admin_token(self.deps, self.workspace_id)
 
 
-def mint_admin_token(deps: wiring.Deps, workspace_id: str) -> tuple[str, str]:
+def mint_admin_token(deps: bootstrap.Deps, workspace_id: str) -> tuple[str, str]:
     secret = token_domain.generate(token_domain.API_TOKEN_PREFIX)
     record = TokenRecord(
         id="tok_" + uuid.uuid4().hex[:20],
@@ -134,7 +134,7 @@ def mint_admin_token(deps: wiring.Deps, workspace_id: str) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fuzz_admin(stack: InProcessStack, deps: wiring.Deps) -> FuzzAdmin:
+def fuzz_admin(stack: InProcessStack, deps: bootstrap.Deps) -> FuzzAdmin:
     made = accounts.bootstrap_workspace(deps, name="fuzz-" + uuid.uuid4().hex[:8], plan="pro")
     return FuzzAdmin(
         deps=deps,

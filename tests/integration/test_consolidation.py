@@ -138,14 +138,14 @@ def test_many_pending_documents_are_folded_in_rounds(workspace, deps):
 
 _KILLER = """
 import os, signal, sys
-from shared import wiring
+from shared import bootstrap
 from shared.services.consolidation import consolidate
 
 def checkpoint(stage):
     if stage == sys.argv[2]:
         os.kill(os.getpid(), signal.SIGKILL)
 
-consolidate(wiring.deps(), sys.argv[1], reason="test", checkpoint=checkpoint)
+consolidate(bootstrap.deps(), sys.argv[1], reason="test", checkpoint=checkpoint)
 """
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared import wiring
+from shared import bootstrap
 from shared.clock import utcnow
 from shared.errors import PayloadTooLarge
 from shared.services import accounts
@@ -59,7 +59,7 @@ def _create(api: Api, url: str, **extra: Any) -> httpx.Response:
     return api.post("/v1/leaderboards", json=body)
 
 
-def _free_workspace(stack: Any, deps: wiring.Deps) -> Api:
+def _free_workspace(stack: Any, deps: bootstrap.Deps) -> Api:
     made = accounts.bootstrap_workspace(deps, name="free-" + uuid.uuid4().hex[:8], plan="free")
     return Api(stack.base_url, made["token"])
 
@@ -151,7 +151,7 @@ def test_a_pattern_re2_cannot_run_is_refused_when_evaluation_turns_to_regex(work
 # -- a run pins a file within the limits ------------------------------------------------------
 
 
-def _queued_run(deps: wiring.Deps, lb: str) -> str:
+def _queued_run(deps: bootstrap.Deps, lb: str) -> str:
     """A queued run record (the prepare task is called directly, with smaller limits)."""
     run_id = "run_" + uuid.uuid4().hex[:20]
     run = {"id": run_id, "leaderboard_id": lb, "status": "queued", "active": True,
@@ -163,11 +163,11 @@ def _queued_run(deps: wiring.Deps, lb: str) -> str:
     return run_id
 
 
-def _limited(deps: wiring.Deps, **limits: int) -> wiring.Deps:
+def _limited(deps: bootstrap.Deps, **limits: int) -> bootstrap.Deps:
     return dataclasses.replace(deps, settings=deps.settings.model_copy(update=limits))
 
 
-def _shards_left(deps: wiring.Deps, lb: str, run_id: str) -> bool:
+def _shards_left(deps: bootstrap.Deps, lb: str, run_id: str) -> bool:
     return any(deps.datasets.exists(shard_name(lb, run_id, k)) for k in range(3))
 
 

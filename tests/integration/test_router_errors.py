@@ -16,9 +16,9 @@ import pytest
 from google.api_core import exceptions as gexc
 
 from devstack.inprocess import InProcessStack
+from shared.bootstrap import Deps
 from shared.web import router as http
 from shared.web.router import Router, is_transient
-from shared.wiring import Deps
 
 TRANSIENT = [
     gexc.ServiceUnavailable("down"),

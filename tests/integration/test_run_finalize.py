@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shared import wiring
+from shared import bootstrap
 from shared.clock import utcnow
 from shared.services.jobs import fail_overdue_runs
 from tests.inference_support import calls_since, sim_stats
@@ -53,7 +53,7 @@ def ranked(workspace):
 
 
 @pytest.fixture
-def kill(deps: wiring.Deps) -> Iterator[Any]:
+def kill(deps: bootstrap.Deps) -> Iterator[Any]:
     """``kill(lb, step, times=1, **match)``: raise at ``step`` of ``lb``'s work ``times`` times."""
 
     def arm(lb: str, step: str, *, times: float = 1, **match: Any) -> list[str]:
@@ -123,7 +123,7 @@ def test_finalize_that_keeps_failing_is_completed_by_the_watchdog(ranked, deps, 
     assert deps.runs.get(lb, run_id)["status"] == "running"  # stuck, as before the fix
     deps.runs.update(lb, run_id, {"deadline_at": utcnow()})
     # The watchdog's own instance is healthy: it finalizes instead of failing the run.
-    healthy = dataclasses.replace(deps, checkpoints=wiring.Checkpoints())
+    healthy = dataclasses.replace(deps, checkpoints=bootstrap.Checkpoints())
     fired = fail_overdue_runs(healthy)
     assert run_id in fired["finalized"] and run_id not in fired["failed"]
     deps.checkpoints.hook = None

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.providers.base import Completion, StreamEvent
 from shared.services.auth import Principal
 from shared.services.hotcache import TtlCache
 from shared.storage.records import LeaderboardRecord, TokenRecord
 from shared.storage.traces import new_trace_id
 from shared.storage.unit_of_work import UnitOfWork
-from shared.wiring import Deps
 
 MIN_ATTEMPT_SECONDS = 0.05  # less time than this left: no attempt is worth starting
 

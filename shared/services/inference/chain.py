@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.errors import BadGateway, Conflict, DrGeroError, ValidationFailed
 from shared.providers.base import ChatRequest, StreamEvent
 from shared.providers.errors import MissingCredentials, ProviderError
@@ -24,7 +25,6 @@ from shared.services.inference.failures import (
     stopped,
 )
 from shared.storage.records import LeaderboardRecord
-from shared.wiring import Deps
 
 
 def build(deps: Deps, leaderboard: LeaderboardRecord) -> tuple[list[dict[str, Any]], list[str]]:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.domain.pricing import Price
 from shared.errors import PaymentRequired
 from shared.providers.base import Completion
 from shared.services.inference import feedback
 from shared.services.inference.call import Answer, Call
-from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.providers.base import ChatRequest
 from shared.services import idempotent
 from shared.services.inference.call import Answer, Call
@@ -23,7 +24,6 @@ from shared.services.inference.chain import complete
 from shared.services.inference.charge import check_budget
 from shared.storage import idempotency
 from shared.storage.unit_of_work import UnitOfWork, WriteConflict
-from shared.wiring import Deps
 
 log = logging.getLogger(__name__)
 

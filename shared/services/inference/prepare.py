@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.domain.prompts import inference_messages, message_text, task_messages
 from shared.domain.tokens import Scope
 from shared.errors import ValidationFailed
@@ -18,7 +19,6 @@ from shared.services.auth import authorize_leaderboard, principal_from, token_re
 from shared.services.inference import chain
 from shared.services.inference.call import Call, Caller, cache
 from shared.services.inference.charge import check_budget
-from shared.wiring import Deps
 
 
 def authenticate(deps: Deps, token: str | None) -> Caller:

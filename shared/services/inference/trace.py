@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from shared.bootstrap import Deps
 from shared.providers.base import Completion
 from shared.services.inference.call import Call
-from shared.wiring import Deps
 
 REDACTED = "[redacted]"
 
