@@ -99,9 +99,9 @@ class Settings(BaseSettings):
     push_max_body_bytes: int = 5 * 1024 * 1024
     push_max_rows: int = 1000
     push_max_row_bytes: int = 256 * 1024
-    # A chunk closes past this many uncompressed bytes; one more row (a stored row is at most
-    # ~2x push_max_row_bytes) still keeps the document under the 1 MiB limit.
-    pending_chunk_bytes: int = 384 * 1024
+    # A pending batch closes past this many uncompressed bytes; one more row (a stored row is
+    # at most ~2x push_max_row_bytes) still keeps the document under the 1 MiB limit.
+    pending_batch_bytes: int = 384 * 1024
 
     # Idempotency: how long an in-flight first request holds its key, how long a duplicate
     # waits for the first answer, and how long answers are kept.

@@ -3,20 +3,20 @@
 One consolidation, under the leaderboard's consolidation lease (so two never run at once):
 
     repeat while rows are pending:
-        pick the oldest pending chunks (at most ``consolidation_round_docs``)
+        pick the oldest pending batches (at most ``consolidation_round_docs``)
         merge them, newest first, over the current version (newest wins per row id; with
         auto-limit keep the newest ``max_samples``)               shared.domain.dataset
         write the result as a new JSONL object                     never overwrites
-        one atomic commit: lease fence, version pointer, "consolidated" on every chunk,
+        one atomic commit: lease fence, version pointer, "consolidated" on every pending batch,
         totals, trace
 
-Killed anywhere before the commit, it leaves the previous version in place and the chunks
+Killed anywhere before the commit, it leaves the previous version in place and the pending batches
 pending (the uploaded object is an unreferenced orphan); the next consolidation redoes the round
 with the same inputs and writes the same rows. A holder that stalled past its lease cannot
 commit, because the commit is conditioned on the lease document it holds.
 
-Memory: the merge keeps at most the rows it will write from pending chunks plus the ids of the
-previous version; chunks are fetched a few at a time and the previous version is streamed.
+Memory: the merge keeps at most the rows it will write from pending batches plus the ids of the
+previous version; pending batches are fetched a few at a time and the previous version is streamed.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def consolidate(
             events += done.events
             changed += done.changed_rows
             version = done.version
-            if done.chunks < deps.settings.consolidation_round_docs:
+            if done.batches < deps.settings.consolidation_round_docs:
                 break
     finally:
         leases.release(lease)
@@ -140,7 +140,7 @@ def _maybe_improvement_run(
 class _Round:
     events: int  # pending rows folded in
     version: DatasetVersion
-    chunks: int  # pending documents folded in
+    batches: int  # pending batches folded in
     changed_rows: int  # rows of the new version that are new or updated
 
 
@@ -154,12 +154,12 @@ def _round(
 ) -> _Round | None:
     """One round, or None when nothing is pending."""
     started = time.perf_counter()
-    chunks = deps.push.oldest_pending(leaderboard.id, limit=deps.settings.consolidation_round_docs)
-    if not chunks:
+    batches = deps.push.oldest_pending(leaderboard.id, limit=deps.settings.consolidation_round_docs)
+    if not batches:
         return None
     config = leaderboard.dataset
     merge = DatasetMerge(cap=config.get("max_samples") if config.get("auto_limit") else None)
-    for row in deps.push.read_chunks_newest_first(chunks):
+    for row in deps.push.read_pending_newest_first(batches):
         merge.offer_pending(row)
     mark("merged")
 
@@ -181,14 +181,14 @@ def _round(
         sha256=written.sha256,
         consolidated_at=now,
     )
-    events = sum(chunk.count for chunk in chunks)
+    events = sum(batch.count for batch in batches)
     trace = deps.traces.new(
         leaderboard.id,
         kind="consolidation",
         workspace_id=leaderboard.workspace_id,
         token_id=actor_token_id,
         reason=reason,
-        counts={"events": events, "chunks": len(chunks), "rows": written.rows},
+        counts={"events": events, "chunks": len(batches), "rows": written.rows},  # trace fields
         version=number,
         previous_version=previous.version if previous else None,
         uri=deps.datasets.uri(written.object_name),
@@ -205,7 +205,7 @@ def _round(
                 "dataset_version": version.model_dump(),
                 "consolidation_due_at": _next_due(leaderboard),
             },
-            chunks=chunks,
+            batches=batches,
             version=number,
             trace=trace,
         )
@@ -214,7 +214,7 @@ def _round(
             "this consolidation lost its lease (it ran past the lease time); nothing was changed"
         ) from exc
     mark("committed")
-    return _Round(events, version, len(chunks), len(merge.pending_rows()) - unchanged[0])
+    return _Round(events, version, len(batches), len(merge.pending_rows()) - unchanged[0])
 
 
 def _merged_rows(

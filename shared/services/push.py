@@ -9,7 +9,7 @@ The path of one push, in round trips:
    keys are per token);
 3. one commit that reserves the rows in the daily and monthly windows (atomic increments; see
    ``shared.domain.quota``), plus one more only when some rows overshot and are given back;
-4. one commit, atomic, of the pending chunk(s), the totals, the trace and the idempotent
+4. one commit, atomic, of the pending batch(es), the totals, the trace and the idempotent
    answer. The answer is sent only after this commit: accepted rows are durable.
 
 When pending rows reach the leaderboard's "consolidate every N events", a consolidation task is
@@ -36,7 +36,7 @@ from shared.services import idempotent
 from shared.services.auth import Principal, authorize_leaderboard, principal_from, token_ref_hash
 from shared.services.push_answer import PushReceipt, PushResult
 from shared.storage import idempotency
-from shared.storage.push_store import KeptAnswer, StoreFailed, chunk_rows
+from shared.storage.push_store import KeptAnswer, StoreFailed, pending_batches
 from shared.storage.records import LeaderboardRecord
 from shared.storage.unit_of_work import Contended
 from shared.tasks.messages import Consolidate, task_name
@@ -273,7 +273,7 @@ def _commit(
     started: float,
     owned: idempotency.Owned | None,
 ) -> dict[str, int]:
-    """One atomic commit: pending chunks, totals, trace and (if keyed) the answer; with no
+    """One atomic commit: pending batches, totals, trace and (if keyed) the answer; with no
     rows, only the totals of what was turned away and the trace."""
     counts = {
         "accepted": len(rows),
@@ -282,7 +282,7 @@ def _commit(
         "pending": len(rows),
     }
     totals = {name: n for name, n in counts.items() if n}
-    chunks = chunk_rows(rows, max_bytes=deps.settings.pending_chunk_bytes) if rows else []
+    batches = pending_batches(rows, max_bytes=deps.settings.pending_batch_bytes) if rows else []
     trace = deps.traces.new(
         leaderboard.id,
         kind="push",
@@ -290,7 +290,7 @@ def _commit(
         token_id=principal.token_id,
         batch_id=receipt.batch_id,
         counts={k: v for k, v in counts.items() if k != "pending"},
-        chunks=len(chunks),
+        chunks=len(batches),  # the trace's field: how many pending batches
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         status=ANSWERED if rows else None,
         idempotent=owned is not None,
@@ -305,7 +305,7 @@ def _commit(
     return deps.push.commit_push(
         leaderboard.id,
         batch_id=receipt.batch_id,
-        chunks=chunks,
+        batches=batches,
         token_id=principal.token_id,
         totals=totals,
         trace=trace,

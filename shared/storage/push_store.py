@@ -6,11 +6,11 @@ Layout under ``leaderboards/{id}``::
     counters/month-YYYYMM     {"n": rows accepted that UTC month}    } increments, never in a
     counters/totals           {"accepted", "rejected", "refused",    } transaction (see
                                "pending", "consolidated"}            } shared.domain.quota)
-    pending/{batch_id}-{n}    one chunk of an accepted batch: zlib-compressed JSONL rows, row
+    pending/{batch_id}-{n}    one pending batch of an accepted push: zlib-compressed JSONL rows, row
                               count, server commit time, consolidated flag and version
 
 A push costs two commits whatever its size: one reserves quota (two increments), the other
-writes the pending chunks, totals, trace and idempotent answer atomically
+writes the pending batches, totals, trace and idempotent answer atomically
 (:meth:`PushStore.commit_push`). A 100-row batch is one pending document, so the whole push is
 a handful of writes. A consolidation round moves its rows from "pending" to "consolidated" in
 one commit with the new version pointer, fenced by the consolidation lease
@@ -70,7 +70,7 @@ class KeptAnswer:
 
 
 @dataclass(frozen=True)
-class PendingChunk:
+class PendingBatch:
     ref: firestore.DocumentReference
     count: int
     created_at: datetime | None
@@ -84,21 +84,21 @@ def decode_rows(blob: bytes) -> list[Row]:
     return [Row.from_json(data) for data in iter_lines(zlib.decompress(blob).splitlines())]
 
 
-def chunk_rows(rows: list[Row], *, max_bytes: int) -> list[list[Row]]:
-    """Split rows so that each chunk's uncompressed JSONL stays under ``max_bytes``."""
-    chunks: list[list[Row]] = []
+def pending_batches(rows: list[Row], *, max_bytes: int) -> list[list[Row]]:
+    """Split rows into pending batches, each under ``max_bytes`` of uncompressed JSONL."""
+    batches: list[list[Row]] = []
     current: list[Row] = []
     size = 0
     for row in rows:
         row_size = len(dumps_line(row.to_json()))
         if current and size + row_size > max_bytes:
-            chunks.append(current)
+            batches.append(current)
             current, size = [], 0
         current.append(row)
         size += row_size
     if current:
-        chunks.append(current)
-    return chunks
+        batches.append(current)
+    return batches
 
 
 class PushStore:
@@ -167,20 +167,20 @@ class PushStore:
         leaderboard_id: str,
         *,
         batch_id: str,
-        chunks: list[list[Row]],
+        batches: list[list[Row]],
         token_id: str | None,
         totals: dict[str, int],
         trace: Trace,
         answer: KeptAnswer | None = None,
     ) -> dict[str, int]:
-        """One atomic commit: the pending chunks, the totals, the trace and (if keyed) the answer.
+        """One atomic commit: the pending batches, the totals, the trace and (if keyed) the answer.
 
         Answers the new totals of the fields in ``totals``. Raises ``Contended`` when the
         idempotency record was taken over (nothing written), :class:`StoreFailed` when the
         commit failed otherwise.
         """
         work = UnitOfWork(self._db)
-        for n, rows in enumerate(chunks):
+        for n, rows in enumerate(batches):
             work.create(
                 self.pending_ref(leaderboard_id, f"{batch_id}-{n:03d}"),
                 {
@@ -222,8 +222,8 @@ class PushStore:
 
     # -- consolidation reads -----------------------------------------------------------------
 
-    def oldest_pending(self, leaderboard_id: str, *, limit: int) -> list[PendingChunk]:
-        """The oldest unconsolidated chunks (ids and counts only, not their rows)."""
+    def oldest_pending(self, leaderboard_id: str, *, limit: int) -> list[PendingBatch]:
+        """The oldest unconsolidated pending batches (ids and counts only, not their rows)."""
         query = (
             self.leaderboard_ref(leaderboard_id)
             .collection(PENDING)
@@ -234,19 +234,19 @@ class PushStore:
             .limit(limit)
         )
         return [
-            PendingChunk(
+            PendingBatch(
                 ref=snap.reference, count=int(snap.get("count")), created_at=snap.get("created_at")
             )
             for snap in query.stream()
         ]
 
-    def read_chunks_newest_first(
-        self, chunks: list[PendingChunk], *, fetch_size: int = 20
+    def read_pending_newest_first(
+        self, batches: list[PendingBatch], *, fetch_size: int = 20
     ) -> Iterator[Row]:
-        """Rows of ``chunks`` (given oldest first), newest row first, a few documents at a time."""
-        newest_first = list(reversed(chunks))
+        """Rows of ``batches`` (given oldest first), newest row first, a few documents at a time."""
+        newest_first = list(reversed(batches))
         for start in range(0, len(newest_first), fetch_size):
-            refs = [chunk.ref for chunk in newest_first[start : start + fetch_size]]
+            refs = [batch.ref for batch in newest_first[start : start + fetch_size]]
             by_path = {snap.reference.path: snap for snap in self._db.get_all(refs)}
             for ref in refs:
                 snap = by_path.get(ref.path)
@@ -280,22 +280,22 @@ class PushStore:
         lease: leases.Lease,
         ttl_seconds: float,
         leaderboard_fields: dict[str, Any],
-        chunks: list[PendingChunk],
+        batches: list[PendingBatch],
         version: int,
         trace: Trace,
     ) -> None:
         """One consolidation round, atomic: lease fence, the leaderboard's ``leaderboard_fields``
-        (its version pointer), "consolidated" on every chunk, the totals moved, the trace.
+        (its version pointer), "consolidated" on every pending batch, the totals moved, the trace.
 
         Raises :class:`Contended` (nothing changed) when the lease was lost; on success the
         lease holds its new fencing token.
         """
-        events = sum(chunk.count for chunk in chunks)
+        events = sum(batch.count for batch in batches)
         work = UnitOfWork(self._db)
         fence = lease.fence(work, ttl_seconds=ttl_seconds)
         work.update(self.leaderboard_ref(leaderboard_id), leaderboard_fields)
-        for chunk in chunks:
-            work.update(chunk.ref, {"consolidated": True, "version": version})
+        for batch in batches:
+            work.update(batch.ref, {"consolidated": True, "version": version})
         work.increment(
             self.counter_ref(leaderboard_id, TOTALS), {"pending": -events, "consolidated": events}
         )
