@@ -36,7 +36,7 @@ from shared.domain.rows import Row
 from shared.errors import Conflict, NotFound
 from shared.storage import leases
 from shared.storage.records import DatasetVersion, LeaderboardRecord
-from shared.storage.unit_of_work import Contended
+from shared.storage.unit_of_work import WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def _round(
             version=number,
             trace=trace,
         )
-    except Contended as exc:
+    except WriteConflict as exc:
         raise ConsolidationBusy(
             "this consolidation lost its lease (it ran past the lease time); nothing was changed"
         ) from exc

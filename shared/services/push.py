@@ -38,7 +38,7 @@ from shared.services.push_answer import PushReceipt, PushResult
 from shared.storage import idempotency
 from shared.storage.push_store import KeptAnswer, StoreFailed, pending_batches
 from shared.storage.records import LeaderboardRecord
-from shared.storage.unit_of_work import Contended
+from shared.storage.unit_of_work import WriteConflict
 from shared.tasks.messages import Consolidate, task_name
 from shared.tasks.queue import ENQUEUE_ERRORS
 
@@ -192,10 +192,8 @@ def _accept(
     rows = [row for _, row in kept]
     try:
         totals = _commit(deps, principal, leaderboard, receipt, rows, len(refused), started, owned)
-    except Contended as exc:
+    except WriteConflict as exc:  # our idempotency record was taken over: nothing written
         reservation.give_back(deps, leaderboard.id)
-        if owned is None:  # no record to lose: the commit was aborted by contention
-            raise _store_failed() from exc
         raise _OwnershipLost() from exc
     except StoreFailed as exc:
         reservation.give_back(deps, leaderboard.id)
@@ -296,10 +294,7 @@ def _commit(
         idempotent=owned is not None,
     )
     if not rows:
-        try:
-            deps.push.count_turned_away(leaderboard.id, totals=totals, trace=trace)
-        except Contended as exc:  # aborted by contention: nothing was counted
-            raise _store_failed() from exc
+        deps.push.count_turned_away(leaderboard.id, totals=totals, trace=trace)
         return {}
     answer = KeptAnswer(owned, ANSWERED, receipt.to_json()) if owned is not None else None
     return deps.push.commit_push(

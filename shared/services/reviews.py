@@ -20,7 +20,7 @@ from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.services.run_finalize import compute_ranking, load_scores, publish_ranking
 from shared.storage.ids import is_storable_id
-from shared.storage.unit_of_work import Contended
+from shared.storage.unit_of_work import WriteConflict
 
 
 class ReviewSubmit(BaseModel):
@@ -71,7 +71,7 @@ def submit_review(
     }
     try:
         item = deps.reviews.submit(run["leaderboard_id"], run_id, item_id, fields)
-    except Contended as exc:
+    except WriteConflict as exc:
         raise Conflict(
             "this item was reviewed at the same moment; reload it", code="review_conflict"
         ) from exc

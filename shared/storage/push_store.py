@@ -175,7 +175,7 @@ class PushStore:
     ) -> dict[str, int]:
         """One atomic commit: the pending batches, the totals, the trace and (if keyed) the answer.
 
-        Answers the new totals of the fields in ``totals``. Raises ``Contended`` when the
+        Answers the new totals of the fields in ``totals``. Raises ``WriteConflict`` when the
         idempotency record was taken over (nothing written), :class:`StoreFailed` when the
         commit failed otherwise.
         """
@@ -287,7 +287,7 @@ class PushStore:
         """One consolidation round, atomic: lease fence, the leaderboard's ``leaderboard_fields``
         (its version pointer), "consolidated" on every pending batch, the totals moved, the trace.
 
-        Raises :class:`Contended` (nothing changed) when the lease was lost; on success the
+        Raises :class:`WriteConflict` (nothing changed) when the lease was lost; on success the
         lease holds its new fencing token.
         """
         events = sum(batch.count for batch in batches)

@@ -52,7 +52,7 @@ class ReviewRepo:
         self, leaderboard_id: str, run_id: str, item_id: str, fields: dict[str, Any]
     ) -> dict[str, Any] | None:
         """Review the item with ``fields``; answer the item as it now stands, or None when there
-        is no such item. Raises ``Contended`` when it was reviewed at the same moment."""
+        is no such item. Raises ``WriteConflict`` when it was reviewed at the same moment."""
         ref = self._items(leaderboard_id, run_id).document(item_id)
         snap = ref.get()
         if not snap.exists:

@@ -4,10 +4,10 @@ A repository stages the writes of one piece of work (a push's pending batches, t
 idempotent answer; a consolidation round; a review) and commits them together: all land or
 none. A write conditioned on a document's ``update_time`` (``if_unchanged_since``: a fenced
 lease, a claimed idempotency record, a review) fails the whole commit when the document changed
-since; the commit then raises :class:`WriteConflict`. A commit aborted by contention raises
-:class:`Contended` (which ``WriteConflict`` is a kind of). No Google exception reaches the
-services; any other store error is raised as the client raised it (``shared/web`` maps those to
-503 or drops the task).
+since; the commit then raises :class:`WriteConflict`, our own exception, so that the caller
+decides what a lost race means without catching a Google type. Any other store error (an
+aborted commit, an unavailable service) is raised as the client raised it: ``shared/web`` maps
+those to 503 or drops the task.
 
 Each staging method answers the index of its write; :class:`Committed` answers, by that index,
 the write's update time and (for :meth:`UnitOfWork.increment`) the new values of its fields.
@@ -22,12 +22,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 
-class Contended(Exception):
-    """The commit lost a race (a conditioned write found its document changed, or the commit
-    was aborted by contention): nothing of it was written."""
-
-
-class WriteConflict(Contended):
+class WriteConflict(Exception):
     """A conditioned write found its document changed since (another writer got there first):
     nothing of the commit was written."""
 
@@ -114,6 +109,4 @@ class UnitOfWork:
             results = self._batch.commit()
         except gexc.FailedPrecondition as exc:
             raise WriteConflict(str(exc)) from exc
-        except gexc.Aborted as exc:
-            raise Contended(str(exc)) from exc
         return Committed(list(results), self._increments)
