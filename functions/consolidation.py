@@ -12,9 +12,9 @@ import functions_framework
 
 from shared.bootstrap import Deps
 from shared.domain.tokens import Scope
-from shared.services.auth import authenticate, load_leaderboard
+from shared.services.auth import load_leaderboard
 from shared.services.consolidation import consolidate
-from shared.web.http import bearer_token
+from shared.web.authorize import authorize
 from shared.web.router import Router
 
 router = Router("consolidation")
@@ -22,7 +22,7 @@ router = Router("consolidation")
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/dataset/consolidate")
 def _consolidate_now(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
-    principal = authenticate(deps, bearer_token(request))
+    principal = authorize(request, deps)
     load_leaderboard(deps, principal, leaderboard_id, Scope.LEADERBOARDS_WRITE)
     result = consolidate(deps, leaderboard_id, reason="manual", actor_token_id=principal.token_id)
     return result.to_json()

@@ -11,7 +11,7 @@ from shared.bootstrap import Deps
 from shared.domain.tokens import Scope
 from shared.errors import ValidationFailed
 from shared.services import ranking, reviews, runs
-from shared.web.caller import caller, paging
+from shared.web.authorize import authorize, paging
 from shared.web.http import parse
 from shared.web.router import Router
 
@@ -20,34 +20,34 @@ router = Router("runs")
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs")
 def _start(request: flask.Request, deps: Deps, leaderboard_id: str) -> tuple[dict, int]:
-    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
+    principal = authorize(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(runs.RunCreate, request)
     return runs.start_run_for(deps, principal, leaderboard_id, body), 202
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs")
 def _list(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
-    return runs.list_runs(deps, caller(request, deps), leaderboard_id, **paging(request))
+    return runs.list_runs(deps, authorize(request, deps), leaderboard_id, **paging(request))
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}")
 def _get(request: flask.Request, deps: Deps, leaderboard_id: str, run_id: str) -> dict:
-    return runs.get_run(deps, caller(request, deps), leaderboard_id, run_id)
+    return runs.get_run(deps, authorize(request, deps), leaderboard_id, run_id)
 
 
 @router.route("POST", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/cancel")
 def _cancel(request: flask.Request, deps: Deps, leaderboard_id: str, run_id: str) -> dict:
-    return runs.cancel_run(deps, caller(request, deps), leaderboard_id, run_id)
+    return runs.cancel_run(deps, authorize(request, deps), leaderboard_id, run_id)
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/ranking")
 def _ranking(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
-    return ranking.get_ranking(deps, caller(request, deps), leaderboard_id)
+    return ranking.get_ranking(deps, authorize(request, deps), leaderboard_id)
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/runs/{run_id}/reviews")
 def _reviews(request: flask.Request, deps: Deps, leaderboard_id: str, run_id: str) -> dict:
-    principal = caller(request, deps)
+    principal = authorize(request, deps)
     status = request.args.get("status") or None
     if status is not None and status not in ("pending", "reviewed"):
         raise ValidationFailed("status is pending or reviewed", code="invalid_status")
@@ -65,7 +65,7 @@ def _reviews(request: flask.Request, deps: Deps, leaderboard_id: str, run_id: st
 def _review(
     request: flask.Request, deps: Deps, leaderboard_id: str, run_id: str, item_id: str
 ) -> dict:
-    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
+    principal = authorize(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(reviews.ReviewSubmit, request)
     return reviews.submit_review(deps, principal, leaderboard_id, run_id, item_id, body)
 

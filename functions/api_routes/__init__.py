@@ -6,7 +6,7 @@ returns its answer; the router maps errors. Importing this package registers eve
 
 from __future__ import annotations
 
-from shared.web.caller import caller, paging
+from shared.web.authorize import authorize, paging
 from shared.web.router import Router
 
 router = Router("api")
@@ -14,4 +14,4 @@ router = Router("api")
 
 from functions.api_routes import accounts, leaderboards, models  # noqa: E402
 
-__all__ = ["accounts", "caller", "leaderboards", "models", "paging", "router"]
+__all__ = ["accounts", "authorize", "leaderboards", "models", "paging", "router"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import flask
 
-from functions.api_routes import caller, paging, router
+from functions.api_routes import authorize, paging, router
 from shared.bootstrap import Deps
 from shared.clock import iso
 from shared.domain.leaderboards import LeaderboardCreate, LeaderboardUpdate
@@ -16,24 +16,24 @@ from shared.web.http import parse, stream_response
 
 @router.route("POST", "/v1/leaderboards")
 def _create_leaderboard(request: flask.Request, deps: Deps) -> tuple[dict, int]:
-    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
+    principal = authorize(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(LeaderboardCreate, request)
     return leaderboards.create_leaderboard(deps, principal, body), 201
 
 
 @router.route("GET", "/v1/leaderboards")
 def _list_leaderboards(request: flask.Request, deps: Deps) -> dict:
-    return leaderboards.list_leaderboards(deps, caller(request, deps), **paging(request))
+    return leaderboards.list_leaderboards(deps, authorize(request, deps), **paging(request))
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}")
 def _get_leaderboard(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
-    return leaderboards.get_leaderboard(deps, caller(request, deps), leaderboard_id)
+    return leaderboards.get_leaderboard(deps, authorize(request, deps), leaderboard_id)
 
 
 @router.route("PATCH", "/v1/leaderboard/{leaderboard_id}")
 def _update_leaderboard(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
-    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)
+    principal = authorize(request, deps, Scope.LEADERBOARDS_WRITE)
     body = parse(LeaderboardUpdate, request)
     return leaderboards.update_leaderboard(deps, principal, leaderboard_id, body)
 
@@ -42,7 +42,7 @@ def _update_leaderboard(request: flask.Request, deps: Deps, leaderboard_id: str)
 def _delete_leaderboard(
     request: flask.Request, deps: Deps, leaderboard_id: str
 ) -> tuple[None, int]:
-    leaderboards.delete_leaderboard(deps, caller(request, deps), leaderboard_id)
+    leaderboards.delete_leaderboard(deps, authorize(request, deps), leaderboard_id)
     return None, 204
 
 
@@ -50,7 +50,7 @@ def _delete_leaderboard(
 def _create_dataset_token(
     request: flask.Request, deps: Deps, leaderboard_id: str
 ) -> tuple[dict, int]:
-    principal = caller(request, deps)
+    principal = authorize(request, deps)
     body = parse(accounts.DatasetTokenCreate, request)
     return accounts.create_dataset_token(deps, principal, leaderboard_id, body), 201
 
@@ -58,7 +58,7 @@ def _create_dataset_token(
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/tokens")
 def _list_dataset_tokens(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
     return accounts.list_tokens(
-        deps, caller(request, deps), leaderboard_id=leaderboard_id, **paging(request)
+        deps, authorize(request, deps), leaderboard_id=leaderboard_id, **paging(request)
     )
 
 
@@ -66,13 +66,13 @@ def _list_dataset_tokens(request: flask.Request, deps: Deps, leaderboard_id: str
 def _revoke_dataset_token(
     request: flask.Request, deps: Deps, leaderboard_id: str, token_id: str
 ) -> tuple[None, int]:
-    accounts.revoke_token(deps, caller(request, deps), token_id, leaderboard_id=leaderboard_id)
+    accounts.revoke_token(deps, authorize(request, deps), token_id, leaderboard_id=leaderboard_id)
     return None, 204
 
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/dataset/download")
 def _download(request: flask.Request, deps: Deps, leaderboard_id: str) -> flask.Response:
-    principal = caller(request, deps)  # who before what
+    principal = authorize(request, deps)  # who before what
     redirect = request.args.get("redirect")
     if redirect not in (None, "signed"):
         raise BadRequest(
@@ -110,7 +110,7 @@ def _download(request: flask.Request, deps: Deps, leaderboard_id: str) -> flask.
 def _list_traces(request: flask.Request, deps: Deps, leaderboard_id: str) -> dict:
     return traces.list_traces(
         deps,
-        caller(request, deps),
+        authorize(request, deps),
         leaderboard_id,
         kind=request.args.get("kind") or None,
         **paging(request),
@@ -121,7 +121,7 @@ def _list_traces(request: flask.Request, deps: Deps, leaderboard_id: str) -> dic
 def _record_manual_trace(
     request: flask.Request, deps: Deps, leaderboard_id: str
 ) -> tuple[dict, int, dict[str, str]]:
-    principal = caller(request, deps, Scope.LEADERBOARDS_WRITE)  # who before what
+    principal = authorize(request, deps, Scope.LEADERBOARDS_WRITE)  # who before what
     body = parse(traces.ManualTraceCreate, request)
     trace, created = traces.record_manual_trace(deps, principal, leaderboard_id, body)
     if created:
@@ -131,4 +131,4 @@ def _record_manual_trace(
 
 @router.route("GET", "/v1/leaderboard/{leaderboard_id}/traces/{trace_id}")
 def _get_trace(request: flask.Request, deps: Deps, leaderboard_id: str, trace_id: str) -> dict:
-    return traces.get_trace(deps, caller(request, deps), leaderboard_id, trace_id)
+    return traces.get_trace(deps, authorize(request, deps), leaderboard_id, trace_id)
