@@ -65,11 +65,13 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, localcontext
 from typing import Annotated, Any, Literal
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.domain.numbers import parse_number
 
 Normalisation = Literal["trim", "case", "whitespace", "punctuation", "unicode"]
 NORMALISATION_ORDER: tuple[Normalisation, ...] = (
@@ -237,89 +239,6 @@ def strip_code_fence(text: str) -> str:
     return body.removesuffix("\n")
 
 
-_SIGNS = "+-\u2212"
-_NEGATIVE = ("-", "\u2212")
-_CURRENCIES = "$\u20ac\u00a3\u00a5"
-
-
-def parse_number(text: str) -> Decimal | None:
-    """The number ``text`` spells (module docstring, step 3), or None.
-
-    A scanner over the grammar in one pass, without backtracking, so time is linear in the
-    text: a regular expression with ``\\s*`` around optional parts tries every split of a
-    whitespace run (400 spaces then ``x`` took minutes), and tenants choose the text.
-    """
-    end = len(text)
-    at = _skip_space(text, 0, end)
-    sign = sign2 = ""
-    if at < end and text[at] in _SIGNS:
-        sign, at = text[at], _skip_space(text, at + 1, end)
-    if at < end and text[at] in _CURRENCIES:
-        at = _skip_space(text, at + 1, end)
-    if at < end and text[at] in _SIGNS:
-        sign2, at = text[at], _skip_space(text, at + 1, end)
-    if sign and sign2:
-        return None
-    digits, at = _scan_digits(text, at, end)
-    if digits is None:
-        return None
-    exponent_start = at
-    if at < end and text[at] in "eE":
-        at += 1
-        if at < end and text[at] in "+-":
-            at += 1
-        if _skip_digits(text, at, end) == at:
-            return None
-        at = _skip_digits(text, at, end)
-    exponent = text[exponent_start:at]
-    at = _skip_space(text, at, end)
-    if at < end and text[at] == "%":
-        at = _skip_space(text, at + 1, end)
-    if at != end:
-        return None
-    try:
-        value = Decimal(digits.replace(",", "") + exponent)
-    except InvalidOperation:  # an exponent too large for Decimal to hold
-        return None
-    # copy_negate is exact: unary minus would round in the current context (and may overflow)
-    return value.copy_negate() if (sign or sign2) in _NEGATIVE else value
-
-
-# Single greedy runs, matched at a position: they cannot backtrack, and run at C speed.
-_SPACE_RUN = re.compile(r"\s*")
-_DIGIT_RUN = re.compile(r"[0-9]*")  # ASCII only: other scripts' digits are not read as numbers
-
-
-def _skip_space(text: str, at: int, end: int) -> int:
-    return _SPACE_RUN.match(text, at, end).end()  # type: ignore[union-attr]  # always matches
-
-
-def _skip_digits(text: str, at: int, end: int) -> int:
-    return _DIGIT_RUN.match(text, at, end).end()  # type: ignore[union-attr]  # always matches
-
-
-def _scan_digits(text: str, at: int, end: int) -> tuple[str | None, int]:
-    """The digits part at ``at`` (``1234``, ``1,234``, ``12.``, ``12.5``, ``.5``) and its end."""
-    start = at
-    lead_end = at = _skip_digits(text, at, end)
-    if 1 <= lead_end - start <= 3:  # thousands groups: exactly three digits after each comma
-        while at + 4 <= end and text[at] == "," and _skip_digits(text, at + 1, at + 4) == at + 4:
-            at += 4
-        if at < end and "0" <= text[at] <= "9":  # 1,2345 is not grouped: only "1" is digits
-            at = lead_end
-    if at < end and text[at] == ".":
-        fraction_end = _skip_digits(text, at + 1, end)
-        if at == start and fraction_end == at + 1:  # a lone "."
-            return None, at
-        at = fraction_end
-    elif at == start:
-        return None, at
-    return text[start:at], at
-
-
-# Numbers as tenants write them may be far beyond the default context (``1e999999999999``):
-# compare them in the widest context with no traps, where an overflow is an infinity (never
-# within a tolerance) instead of an exception.
 _WIDE = Context(prec=28, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
 
 

@@ -7,12 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from shared.domain.numbers import parse_number
 from shared.domain.scoring import (
     ExactConfig,
     Score,
     check_pattern,
     normalize_text,
-    parse_number,
     score_exact,
     strip_code_fence,
 )

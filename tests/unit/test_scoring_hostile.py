@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.judge import JudgeConfig, UnparseableJudgeAnswer, parse_judge_answer
+from shared.domain.numbers import parse_number
 from shared.domain.scoring import (
     DEFAULT_MAX_CHARS,
     ExactConfig,
     check_pattern,
-    parse_number,
     score_exact,
 )
 from shared.settings import Settings
