@@ -26,6 +26,7 @@ from shared.storage.candidates import CandidateRepo
 from shared.storage.cleanup import CleanupRepo
 from shared.storage.datasets import DatasetStore
 from shared.storage.drgero_models import DrGeroModelRepo
+from shared.storage.idempotency import IdempotencyRecords
 from shared.storage.leaderboards import LeaderboardRepo
 from shared.storage.origins import OriginRepo
 from shared.storage.push_store import PushStore
@@ -33,6 +34,7 @@ from shared.storage.reviews import ReviewRepo
 from shared.storage.runs import RunRepo
 from shared.storage.secrets import SecretStore
 from shared.storage.traces import TraceRepo
+from shared.storage.unit_of_work import UnitOfWork
 from shared.storage.writebehind import WriteBehind
 from shared.tasks.queue import TaskQueue
 
@@ -104,7 +106,7 @@ class Deps:
     """Everything a service needs, built once per instance."""
 
     settings: Settings
-    db: firestore.Client
+    db: firestore.Client  # the readiness probe and tests only: services use the repositories
     workspaces: WorkspaceRepo
     tokens: TokenRepo
     leaderboards: LeaderboardRepo
@@ -119,6 +121,8 @@ class Deps:
     reviews: ReviewRepo
     cleanup: CleanupRepo  # what the storage cleanup reads, and its place in the bucket
     origins: OriginRepo
+    idempotency: IdempotencyRecords
+    unit_of_work: Callable[[], UnitOfWork]  # a new atomic commit of several writes
     writes: WriteBehind  # traces and spend that no response waits for, committed in batches
     http: Callable[[], httpx.Client]  # pooled client for model providers, built on first use
     # Google's ID-token certificates for internal callers, built on first use.
@@ -172,6 +176,8 @@ def build(current: Settings) -> Deps:
         reviews=ReviewRepo(db),
         cleanup=CleanupRepo(db),
         origins=OriginRepo(db),
+        idempotency=IdempotencyRecords(db),
+        unit_of_work=lambda: UnitOfWork(db),
         writes=WriteBehind(
             db,
             max_document_bytes=current.firestore_max_document_bytes,

@@ -196,6 +196,19 @@ def token_record_ref(
     return record_ref(db, leaderboard_id, f"{token_hash}:{key}")
 
 
+class IdempotencyRecords:
+    """Where the idempotency records of a Firestore database live (the services' handle)."""
+
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    def for_token(
+        self, leaderboard_id: str, *, token_hash: str, key: str
+    ) -> firestore.DocumentReference:
+        """The record of one token's ``Idempotency-Key`` on a leaderboard."""
+        return token_record_ref(self._db, leaderboard_id, token_hash=token_hash, key=key)
+
+
 def stage_answer_in(
     work: UnitOfWork,
     owned: Owned,

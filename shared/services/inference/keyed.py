@@ -23,7 +23,7 @@ from shared.services.inference.call import Answer, Call
 from shared.services.inference.chain import complete
 from shared.services.inference.charge import check_budget
 from shared.storage import idempotency
-from shared.storage.unit_of_work import UnitOfWork, WriteConflict
+from shared.storage.unit_of_work import WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,7 @@ def once(
     ``render`` turns a fresh answer into the JSON record a replay answers with; the answer and
     its charge commit with that record.
     """
-    ref = idempotency.token_record_ref(
-        deps.db, call.leaderboard.id, token_hash=call.token_hash, key=key
-    )
+    ref = deps.idempotency.for_token(call.leaderboard.id, token_hash=call.token_hash, key=key)
     wait = min(deps.settings.inference_idempotency_wait_seconds, call.remaining())
     claimed = idempotent.claim(
         ref,
@@ -70,7 +68,7 @@ def once(
     )
     if isinstance(claimed, idempotency.Replay):
         return Keyed(claimed.body, None)
-    call.stage = UnitOfWork(deps.db)
+    call.stage = deps.unit_of_work()
     try:
         if call.budgeted:
             check_budget(deps, call.token_hash)
