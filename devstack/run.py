@@ -314,14 +314,30 @@ def _workspace_credentials(base_url: str, env_file: Path) -> dict[str, str]:
     return {"workspace_id": str(result["workspace_id"]), "token": str(result["token"])}
 
 
-def _token_works(base_url: str, token: str) -> bool:
-    try:
-        response = httpx.get(
-            f"{base_url}/v1/workspace", headers={"Authorization": f"Bearer {token}"}, timeout=10.0
-        )
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+# How long a restarted stack may take to answer its first request (the emulators reload their
+# saved data; a loaded machine is slow): only an answer decides whether the saved token works.
+TOKEN_CHECK_SECONDS = 60.0
+
+
+def _token_works(base_url: str, token: str, *, within: float = TOKEN_CHECK_SECONDS) -> bool:
+    """Whether the stack accepts ``token``: True on 200, False on any other answer. A timeout,
+    a refused connection or a 5xx is no answer yet: asked again until ``within`` seconds pass
+    (then False, and a new token is made)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            response = httpx.get(
+                f"{base_url}/v1/workspace",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=max(1.0, min(10.0, deadline - time.monotonic())),
+            )
+            if response.status_code < 500:
+                return response.status_code == 200
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
 
 
 def _read_env_file(env_file: Path) -> dict[str, str]:

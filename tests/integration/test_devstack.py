@@ -7,6 +7,7 @@ stack that every other integration test stands on.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ from google.cloud import firestore, tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 from werkzeug.wrappers import Request, Response
 
+from devstack import run as devstack_run
 from devstack.dispatcher import Dispatcher, build_app, serve
 from devstack.emulators import Emulators, StackConfig
 from devstack.identity import LOCAL_SCHEDULER_ACCOUNT, LOCAL_TASKS_ACCOUNT
@@ -526,3 +528,48 @@ def test_port_is_free_sees_a_listener() -> None:
         assert not port_is_free(port)
     finally:
         server.shutdown()
+
+
+class _Warming(http.server.BaseHTTPRequestHandler):
+    """A stack that is still starting: 503 for its first answers, then what ``final`` says."""
+
+    unavailable = 2
+    final = 200
+    seen = 0
+
+    def do_GET(self) -> None:
+        type(self).seen += 1
+        status = 503 if type(self).seen <= type(self).unavailable else type(self).final
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("final", "works"), [(200, True), (401, False)])
+def test_a_restarted_stack_keeps_its_token_unless_it_refuses_it(final: int, works: bool) -> None:
+    handler = type("Warming", (_Warming,), {"final": final, "seen": 0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_port}"
+        assert devstack_run._token_works(base_url, "drgero_saved", within=20) is works
+        assert handler.seen == 3  # two "not yet" answers, then the one that decides
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_stack_that_never_answers_gets_a_new_token() -> None:
+    handler = type("Down", (_Warming,), {"unavailable": 10**6, "seen": 0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_port}"
+        assert devstack_run._token_works(base_url, "drgero_saved", within=1.5) is False
+    finally:
+        server.shutdown()
+        server.server_close()
