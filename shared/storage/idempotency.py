@@ -131,7 +131,7 @@ def claim(
 
 
 def stage_answer(
-    batch: firestore.WriteBatch | UnitOfWork,
+    work: UnitOfWork,
     owned: Owned,
     *,
     status: int,
@@ -146,7 +146,7 @@ def stage_answer(
     """
     fields: dict[str, Any] = {"state": "done", "status": status, "response": body}
     if document_size(owned.ref.path, fields) + PART_MARGIN_BYTES <= max_document_bytes:
-        _update_owned(batch, owned, fields)
+        _update_owned(work, owned, fields)
         return True
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
     if len(data) > max_answer_bytes:
@@ -155,23 +155,18 @@ def stage_answer(
     expires_at = utcnow() + timedelta(hours=ttl_hours)
     parts = [data[start : start + size] for start in range(0, len(data), size)]
     for n, part in enumerate(parts):
-        batch.set(
+        work.set(
             owned.ref.collection(PARTS).document(f"{n:05d}"),
             {"data": part, "expires_at": expires_at},
         )
-    _update_owned(batch, owned, {"state": "done", "status": status, "response_parts": len(parts)})
+    _update_owned(work, owned, {"state": "done", "status": status, "response_parts": len(parts)})
     return True
 
 
-def _update_owned(
-    batch: firestore.WriteBatch | UnitOfWork, owned: Owned, fields: dict[str, Any]
-) -> None:
-    """Update the record only if it is still ours (conditioned on our claim's update time)."""
-    if isinstance(batch, UnitOfWork):
-        batch.update(owned.ref, fields, if_unchanged_since=owned.update_time)
-    else:  # a raw batch, as inference stages it until it commits through a UnitOfWork
-        option = owned.ref._client.write_option(last_update_time=owned.update_time)
-        batch.update(owned.ref, fields, option=option)
+def _update_owned(work: UnitOfWork, owned: Owned, fields: dict[str, Any]) -> None:
+    """Update the record only if it is still ours (conditioned on our claim's update time): a
+    lost claim makes the work's commit raise ``WriteConflict``."""
+    work.update(owned.ref, fields, if_unchanged_since=owned.update_time)
 
 
 def _response(ref: firestore.DocumentReference, data: dict[str, Any]) -> dict[str, Any]:
@@ -207,26 +202,3 @@ class IdempotencyRecords:
     ) -> firestore.DocumentReference:
         """The record of one token's ``Idempotency-Key`` on a leaderboard."""
         return token_record_ref(self._db, leaderboard_id, token_hash=token_hash, key=key)
-
-
-def stage_answer_in(
-    work: UnitOfWork,
-    owned: Owned,
-    *,
-    status: int,
-    body: dict[str, Any],
-    max_document_bytes: int = 1_000_000,
-    max_answer_bytes: int = 2 * 1024 * 1024,
-    ttl_hours: int = 24,
-) -> bool:
-    """:func:`stage_answer` into a unit of work, whose commit then raises
-    :class:`~shared.storage.unit_of_work.WriteConflict` if the claim was lost."""
-    return stage_answer(
-        work,
-        owned,
-        status=status,
-        body=body,
-        max_document_bytes=max_document_bytes,
-        max_answer_bytes=max_answer_bytes,
-        ttl_hours=ttl_hours,
-    )

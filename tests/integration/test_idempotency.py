@@ -137,9 +137,9 @@ def test_an_answer_stored_before_keys_were_per_token_is_still_replayed(workspace
     )
     assert isinstance(claim, idempotency.Owned)
     stored = {"batch_id": "b_legacy", "accepted": 2}
-    batch = deps.db.batch()
-    idempotency.stage_answer(batch, claim, status=200, body=stored)
-    batch.commit()
+    work = deps.unit_of_work()
+    idempotency.stage_answer(work, claim, status=200, body=stored)
+    work.commit()
     replayed = api.push(lb, body, headers={"Idempotency-Key": "from-before"})
     assert replayed.status_code == 200 and replayed.json() == stored
     assert replayed.headers["Idempotent-Replayed"] == "true"

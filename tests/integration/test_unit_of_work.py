@@ -25,11 +25,11 @@ def test_staged_writes_land_together_at_commit(deps, collection) -> None:
     work.create(collection.document("new"), {"n": 5})
     work.set(collection.document("merged"), {"a": 1}, merge=True)
     work.update(existing, {"name": "b"})
-    work.increment(existing, "n", 2)
+    added = work.increment(existing, {"n": 2})
     work.delete(gone)
     assert collection.document("new").get().exists is False  # nothing before the commit
-    results = work.commit()
-    assert len(results) == 5
+    committed = work.commit()
+    assert committed.totals(added) == {"n": 3}  # the new value, as the commit answered it
     assert existing.get().to_dict() == {"n": 3, "name": "b"}
     assert collection.document("new").get().to_dict() == {"n": 5}
     assert collection.document("merged").get().to_dict() == {"a": 1}
@@ -58,7 +58,7 @@ def test_an_answer_staged_after_its_claim_was_taken_over_conflicts(deps) -> None
     taken = idempotency.claim(ref, request_hash="r", lease_seconds=60, ttl_hours=1)
     assert isinstance(taken, idempotency.Owned)  # the lease expired: another request owns it
     work = UnitOfWork(deps.db)
-    assert idempotency.stage_answer_in(work, owned, status=200, body={"body": {}, "headers": {}})
+    assert idempotency.stage_answer(work, owned, status=200, body={"body": {}, "headers": {}})
     with pytest.raises(WriteConflict):
         work.commit()
     assert idempotency.peek(ref) is not None

@@ -78,7 +78,7 @@ def once(
         idempotency.release(claimed)
         raise
     settings = deps.settings
-    kept = idempotency.stage_answer_in(
+    kept = idempotency.stage_answer(
         call.stage,
         claimed,
         status=RECORD_STATUS,
