@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.errors import DrGeroError, error_body
 from shared.services import inference
+from shared.storage.records import CandidateModel
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -29,8 +30,8 @@ def infer_body(call: inference.Call, answer: inference.Answer) -> dict[str, Any]
         "leaderboard_id": call.leaderboard.id,
         "output": completion.output,
         "model": {
-            "id": answer.model["id"],
-            "label": answer.model["label"],
+            "id": answer.model.id,
+            "label": answer.model.label,
             "upstream": completion.model,
         },
         "fallback": answer.fallback,
@@ -60,9 +61,9 @@ def chat_body(answer: inference.Answer, model: str) -> dict[str, Any]:
     }
 
 
-def call_headers(call: inference.Call, model: dict[str, Any], fallback: bool) -> dict[str, str]:
+def call_headers(call: inference.Call, model: CandidateModel, fallback: bool) -> dict[str, str]:
     return {
-        "X-DrGero-Model": model["id"],
+        "X-DrGero-Model": model.id,
         "X-DrGero-Fallback": "true" if fallback else "false",
         "X-DrGero-Trace-Id": call.trace_id,
     }

@@ -36,22 +36,22 @@ def fail_overdue_runs(deps: Deps) -> dict[str, Any]:
 
     failed, finalized, errors = [], [], []
     for run in deps.runs.overdue(utcnow()):
-        done, total = run.get("shards_done", 0), run.get("shards_total")
+        done, total = run.shards_done, run.shards_total
         if total is not None and done >= total:
             try:
-                if finalize_run(deps, run["leaderboard_id"], run["id"]) is not None:
-                    finalized.append(run["id"])
+                if finalize_run(deps, run.leaderboard_id, run.id) is not None:
+                    finalized.append(run.id)
             except Exception:  # one run's failure must not stop the others
-                log.exception("watchdog could not finalize run %s", run["id"])
-                errors.append(run["id"])
+                log.exception("watchdog could not finalize run %s", run.id)
+                errors.append(run.id)
             continue
         reason = (
             "the dataset was never prepared"
             if total is None
             else f"only {done} of {total} shards finished before the deadline"
         )
-        if fail_run(deps, run["leaderboard_id"], run["id"], "deadline_exceeded", detail=reason):
-            failed.append(run["id"])
+        if fail_run(deps, run.leaderboard_id, run.id, "deadline_exceeded", detail=reason):
+            failed.append(run.id)
     return {"failed": failed, "finalized": finalized, "errors": errors}
 
 

@@ -237,9 +237,9 @@ def delete_leaderboard(deps: Deps, principal: Principal, leaderboard_id: str) ->
         raise Conflict(
             f"run {record.active_run_id} is active; cancel it first", code="run_in_progress"
         )
-    for model in deps.candidates.all(record.id):  # their endpoint tokens live in the workspace
-        if model["config"].get("secret_ref"):
-            deps.secrets.delete(record.workspace_id, model["config"]["secret_ref"])
+    for model in deps.candidates.find_all(record.id):  # their tokens live in the workspace
+        if model.secret_ref:
+            deps.secrets.delete(record.workspace_id, model.secret_ref)
     if workspace is not None and record.id in workspace.push_origins:
         deps.origins.replace(record.workspace_id, forget_leaderboard=record.id)
     deps.leaderboards.delete_everything(record.id)

@@ -20,6 +20,7 @@ from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.services.run_finalize import compute_ranking, load_scores, publish_ranking
 from shared.storage.ids import is_storable_id
+from shared.storage.records import Run
 from shared.storage.unit_of_work import WriteConflict
 
 
@@ -42,12 +43,12 @@ def list_reviews(
 ) -> dict[str, Any]:
     run = _human_run(deps, principal, leaderboard_id, run_id, Scope.LEADERBOARDS_READ)
     page = deps.reviews.list_page(
-        run["leaderboard_id"], run_id, status=status, limit=limit, cursor=cursor
+        run.leaderboard_id, run_id, status=status, limit=limit, cursor=cursor
     )
     return {
         "items": [_public_item(item) for item in page.items],
         "next_cursor": page.next_cursor,
-        "progress": _progress(deps.runs.get(run["leaderboard_id"], run_id) or run),
+        "progress": _progress(deps.runs.find(run.leaderboard_id, run_id) or run),
     }
 
 
@@ -70,19 +71,19 @@ def submit_review(
         "reviewed_at": utcnow(),
     }
     try:
-        item = deps.reviews.submit(run["leaderboard_id"], run_id, item_id, fields)
+        item = deps.reviews.submit(run.leaderboard_id, run_id, item_id, fields)
     except WriteConflict as exc:
         raise Conflict(
             "this item was reviewed at the same moment; reload it", code="review_conflict"
         ) from exc
     if item is None:
         raise NotFound(f"review item {item_id} not found", code="review_not_found")
-    ranking = refresh_ranking(deps, run["leaderboard_id"], run_id)
+    ranking = refresh_ranking(deps, run.leaderboard_id, run_id)
     return {"item": _public_item(item), "ranking": ranking}
 
 
 def refresh_ranking(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, Any]:
-    run = deps.runs.get(leaderboard_id, run_id)
+    run = deps.runs.find(leaderboard_id, run_id)
     if run is None:
         raise NotFound(f"run {run_id} not found", code="run_not_found")
     scores = {
@@ -90,7 +91,7 @@ def refresh_ranking(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, A
         for item in deps.reviews.scores(leaderboard_id, run_id)
     }
     ranking = compute_ranking(run, load_scores(deps, leaderboard_id, run_id), scores)
-    ranking["finished_at"] = (run.get("ranking") or {}).get("finished_at") or utcnow().isoformat()
+    ranking["finished_at"] = (run.ranking or {}).get("finished_at") or utcnow().isoformat()
     deps.runs.update(leaderboard_id, run_id, {"ranking": ranking})
     publish_ranking(deps, leaderboard_id, ranking)
     return ranking
@@ -98,23 +99,23 @@ def refresh_ranking(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, A
 
 def _human_run(
     deps: Deps, principal: Principal, leaderboard_id: str, run_id: str, scope: Scope
-) -> dict[str, Any]:
+) -> Run:
     leaderboard = load_leaderboard(deps, principal, leaderboard_id, scope)
-    run = deps.runs.get(leaderboard.id, run_id)
+    run = deps.runs.find(leaderboard.id, run_id)
     if run is None:
         raise NotFound(f"run {run_id} not found", code="run_not_found")
-    if run["leaderboard_config"]["evaluation"].get("type") != "human":
+    if run.evaluation_type != "human":
         raise ValidationFailed("this run is not human-evaluated", code="not_a_human_run")
-    if run["status"] != RunStatus.COMPLETED:
+    if run.status != RunStatus.COMPLETED:
         raise Conflict(
-            f"the run is {run['status']}: reviews open when its model calls finish",
+            f"the run is {run.status}: reviews open when its model calls finish",
             code="run_not_completed",
         )
     return run
 
 
-def _progress(run: dict[str, Any]) -> dict[str, Any]:
-    total, done = run.get("reviews_total") or 0, run.get("reviews_done") or 0
+def _progress(run: Run) -> dict[str, Any]:
+    total, done = run.reviews_total or 0, run.reviews_done or 0
     return {"total": total, "reviewed": done, "fraction": (done / total) if total else None}
 
 

@@ -44,16 +44,11 @@ def load_scores(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, list[
 
 
 def compute_ranking(
-    run: Run | dict[str, Any],
+    run: Run,
     results: dict[str, list[dict[str, Any]]],
     reviews: dict[tuple[str, str], float] | None = None,
 ) -> dict[str, Any]:
-    """The ranking of ``run``'s row scores (a human run's: of the reviews so far).
-
-    ``run`` may still be its stored document: the review service reads that one.
-    """
-    if not isinstance(run, Run):
-        run = Run.model_validate(run)
+    """The ranking of ``run``'s row scores (a human run's: of the reviews so far)."""
     evaluation = run.evaluation
     human = evaluation.get("type") == "human"
     rows: dict[str, list[RowResult]] = {}

@@ -40,8 +40,7 @@ class CandidateRepo:
         """The leaderboard's candidates, oldest first."""
         return [CandidateModel.model_validate(found) for found in self.all(leaderboard_id)]
 
-    # The stored documents as they are: the inference service and the leaderboard service
-    # still read these (until they move to :meth:`find` and :meth:`find_all`).
+    # The stored documents as they are (tests inspect them); services use the records above.
     def get(self, leaderboard_id: str, model_id: str) -> dict[str, Any] | None:
         if not is_storable_id(model_id):
             return None

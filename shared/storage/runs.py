@@ -143,7 +143,7 @@ class RunRepo:
         return [Run.model_validate(item) for item in page.items], page.next_cursor
 
     def get(self, leaderboard_id: str, run_id: str) -> dict[str, Any] | None:
-        """The stored document (the review service reads it; services use :meth:`find`)."""
+        """The stored document as it is (tests inspect it); services use :meth:`find`."""
         if not is_storable_id(run_id):
             return None
         snap = self.ref(leaderboard_id, run_id).get()
@@ -283,14 +283,15 @@ class RunRepo:
 
     # -- watchdog --------------------------------------------------------------------------------
 
-    def overdue(self, now: datetime, *, limit: int = 200) -> list[dict[str, Any]]:
+    def overdue(self, now: datetime, *, limit: int = 200) -> list[Run]:
+        """Active runs past their deadline (the watchdog's)."""
         query = (
             self._db.collection_group("runs")
             .where(filter=firestore.FieldFilter("active", "==", True))
             .where(filter=firestore.FieldFilter("deadline_at", "<=", now))
             .limit(limit)
         )
-        return [snap.to_dict() or {} for snap in query.stream()]
+        return [Run.model_validate(snap.to_dict()) for snap in query.stream()]
 
     # -- human reviews ---------------------------------------------------------------------------
 

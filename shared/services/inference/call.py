@@ -11,7 +11,7 @@ from shared.bootstrap import Deps
 from shared.providers.base import Completion, StreamEvent
 from shared.services.auth import Principal
 from shared.services.hotcache import TtlCache
-from shared.storage.records import LeaderboardRecord, TokenRecord
+from shared.storage.records import CandidateModel, LeaderboardRecord, TokenRecord
 from shared.storage.traces import new_trace_id
 from shared.storage.unit_of_work import UnitOfWork
 
@@ -36,7 +36,7 @@ class Call:
     leaderboard: LeaderboardRecord
     messages: list[dict[str, Any]]
     caller_input: str
-    chain: list[dict[str, Any]]
+    chain: list[CandidateModel]
     budgeted: bool = False
     attempt_seconds: float = 60.0  # one model's time
     deadline_seconds: float = 120.0  # the whole request's time, from ``started``
@@ -50,7 +50,7 @@ class Call:
     def remaining(self) -> float:
         return self.deadline_seconds - (time.perf_counter() - self.started)
 
-    def timeouts(self) -> Iterator[tuple[int, dict[str, Any], float]]:
+    def timeouts(self) -> Iterator[tuple[int, CandidateModel, float]]:
         """Each model of the chain with its timeout, while the deadline leaves time to try;
         its position counts the models already tried (a removed selected model is one)."""
         for position, model in enumerate(self.chain, start=len(self.attempts)):
@@ -65,7 +65,7 @@ class Answer:
     """What a model answered, and what the call cost; ``trace_id`` names its trace."""
 
     completion: Completion
-    model: dict[str, Any]
+    model: CandidateModel
     fallback: bool
     cost_usd: float | None
     trace_id: str
@@ -75,7 +75,7 @@ class Answer:
 class Started:
     """A stream whose first chunk came: the model that sends it, and its events."""
 
-    model: dict[str, Any]
+    model: CandidateModel
     fallback: bool
     events: Iterator[StreamEvent]
 

@@ -24,16 +24,16 @@ from shared.services.inference.failures import (
     gave_up,
     stopped,
 )
-from shared.storage.records import LeaderboardRecord
+from shared.storage.records import CandidateModel, LeaderboardRecord
 
 
-def build(deps: Deps, leaderboard: LeaderboardRecord) -> tuple[list[dict[str, Any]], list[str]]:
+def build(deps: Deps, leaderboard: LeaderboardRecord) -> tuple[list[CandidateModel], list[str]]:
     """The selected model, then the next-ranked ones, as many as ``fallbacks`` allows; and the
     selected model when it is no longer a candidate (then the chain starts at the next-ranked
     candidate, as a fallback: production keeps serving).
     """
     candidates = cache(deps, "candidates").get(
-        leaderboard.id, lambda: {m["id"]: m for m in deps.candidates.all(leaderboard.id)}
+        leaderboard.id, lambda: {m.id: m for m in deps.candidates.find_all(leaderboard.id)}
     )
     ranking = leaderboard.ranking or {}
     selected = (leaderboard.selection or {}).get("model_id") or ranking.get("leader")
@@ -59,7 +59,7 @@ def complete(deps: Deps, call: Call, request: ChatRequest) -> Answer:
             completion = endpoint(deps, call, model).complete(request, timeout=timeout)
         except FALLBACK_ERRORS as exc:
             last = exc
-            call.attempts.append({"model_id": model["id"], "error": error_code(exc)})
+            call.attempts.append({"model_id": model.id, "error": error_code(exc)})
             continue
         except ProviderError as exc:  # the request's fault, or a refusal: the next would agree
             raise stopped(deps, call, model, client_error(exc)) from exc
@@ -78,10 +78,10 @@ def stream(deps: Deps, call: Call, request: ChatRequest) -> Started:
             first = next(events)
         except FALLBACK_ERRORS as exc:
             last = exc
-            call.attempts.append({"model_id": model["id"], "error": error_code(exc)})
+            call.attempts.append({"model_id": model.id, "error": error_code(exc)})
             continue
         except StopIteration:
-            empty = BadGateway(f"{model['label']} answered an empty stream")
+            empty = BadGateway(f"{model.label} answered an empty stream")
             raise stopped(deps, call, model, empty) from None
         except ProviderError as exc:
             raise stopped(deps, call, model, client_error(exc)) from exc
@@ -101,19 +101,19 @@ def _chained(first: StreamEvent, rest: Iterator[StreamEvent]) -> Iterator[Stream
             close()  # leaves the upstream request: its connection is closed, the stream stops
 
 
-def endpoint(deps: Deps, call: Call, model: dict[str, Any]) -> Any:
+def endpoint(deps: Deps, call: Call, model: CandidateModel) -> Any:
     """The model's callable endpoint, with its decrypted credentials, cached like the rest.
 
     A rotated or removed provider key is therefore used for at most ``inference_cache_seconds``
     more; the decrypted key lives only in this process's memory.
     """
     return cache(deps, "endpoints").get(
-        (call.leaderboard.id, model["id"]), lambda: _build_endpoint(deps, call, model)
+        (call.leaderboard.id, model.id), lambda: _build_endpoint(deps, call, model)
     )
 
 
-def _build_endpoint(deps: Deps, call: Call, model: dict[str, Any]) -> Any:
-    config = model["config"]
+def _build_endpoint(deps: Deps, call: Call, model: CandidateModel) -> Any:
+    config = model.config
     if config["platform"] == "drgero":
         workspace_model = deps.drgero_models.get(call.leaderboard.workspace_id, config["model_id"])
         if workspace_model is None:

@@ -13,14 +13,13 @@ before answering for a budgeted token (the bound counts on it), and write-behind
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from shared.bootstrap import Deps
-from shared.domain.pricing import Price
 from shared.errors import PaymentRequired
 from shared.providers.base import Completion
 from shared.services.inference import feedback
 from shared.services.inference.call import Answer, Call
+from shared.storage.records import CandidateModel
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +37,10 @@ def check_budget(deps: Deps, token_hash: str) -> None:
         )
 
 
-def cost(model: dict[str, Any], completion: Completion) -> float | None:
+def cost(model: CandidateModel, completion: Completion) -> float | None:
     if completion.cost_usd is not None:
         return completion.cost_usd
-    return Price.of(model).cost(completion.prompt_tokens, completion.completion_tokens)
+    return model.price.cost(completion.prompt_tokens, completion.completion_tokens)
 
 
 def charge(deps: Deps, call: Call, cost_usd: float) -> None:
@@ -62,7 +61,7 @@ def charge(deps: Deps, call: Call, cost_usd: float) -> None:
 def finish(
     deps: Deps,
     call: Call,
-    model: dict[str, Any],
+    model: CandidateModel,
     completion: Completion,
     *,
     fallback: bool,

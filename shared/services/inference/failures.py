@@ -14,6 +14,7 @@ from shared.errors import BadGateway, DrGeroError, GatewayTimeout, Unavailable, 
 from shared.providers.errors import ProviderError, RateLimited, UpstreamTimeout, UpstreamUnavailable
 from shared.services.inference import feedback
 from shared.services.inference.call import MIN_ATTEMPT_SECONDS, Call
+from shared.storage.records import CandidateModel
 
 FALLBACK_ERRORS = (UpstreamTimeout, UpstreamUnavailable, RateLimited)
 
@@ -47,9 +48,9 @@ def client_error(exc: ProviderError) -> DrGeroError:
     return BadGateway(f"the model provider failed: {exc}", code=exc.code, **details)
 
 
-def stopped(deps: Deps, call: Call, model: dict[str, Any], error: DrGeroError) -> DrGeroError:
+def stopped(deps: Deps, call: Call, model: CandidateModel, error: DrGeroError) -> DrGeroError:
     """A failure no fallback would cure: trace it as the call's outcome."""
-    call.attempts.append({"model_id": model["id"], "error": error.code})
+    call.attempts.append({"model_id": model.id, "error": error.code})
     error.details |= {"attempts": call.attempts, "trace_id": call.trace_id}
     feedback.after(deps, call, model, None, None, error=error.code)
     return error

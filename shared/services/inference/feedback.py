@@ -8,13 +8,13 @@ after-answer executor (``deps.background``): the client never waits for it.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from shared.bootstrap import Deps
 from shared.errors import DrGeroError
 from shared.providers.base import Completion
 from shared.services.inference import trace
 from shared.services.inference.call import Call
+from shared.storage.records import CandidateModel
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def after(
     deps: Deps,
     call: Call,
-    model: dict[str, Any] | None,
+    model: CandidateModel | None,
     completion: Completion | None,
     cost: float | None,
     *,
@@ -38,7 +38,7 @@ def after(
 
 
 def feed(
-    deps: Deps, call: Call, completion: Completion, model: dict[str, Any] | None, trace_id: str
+    deps: Deps, call: Call, completion: Completion, model: CandidateModel | None, trace_id: str
 ) -> None:
     """The production feedback loop: the call becomes a pushed row, under the push limits."""
     from shared.services.push import PushRequest, push
@@ -47,7 +47,7 @@ def feed(
         "input": call.caller_input,
         "output": completion.output,
         "inference_trace_id": trace_id,  # metadata ("trace_id" would be the row's id)
-        "model": model["label"] if model else None,
+        "model": model.label if model else None,
         "latency_ms": completion.latency_ms,
     }
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator
-from typing import Any
 
 from shared.bootstrap import Deps
 from shared.domain.estimate import estimate_tokens
@@ -21,6 +20,7 @@ from shared.providers.errors import ProviderError
 from shared.services.inference.call import Answer, Call, Started
 from shared.services.inference.charge import finish
 from shared.services.inference.failures import client_error, error_code
+from shared.storage.records import CandidateModel
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def relay(deps: Deps, call: Call, started: Started) -> Generator[str | Answer, N
 def _cut(
     deps: Deps,
     call: Call,
-    model: dict[str, Any],
+    model: CandidateModel,
     partial: str,
     *,
     fallback: bool,

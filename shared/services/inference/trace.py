@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from shared.bootstrap import Deps
 from shared.providers.base import Completion
 from shared.services.inference.call import Call
+from shared.storage.records import CandidateModel
 
 REDACTED = "[redacted]"
 
@@ -15,7 +15,7 @@ REDACTED = "[redacted]"
 def write(
     deps: Deps,
     call: Call,
-    model: dict[str, Any] | None,
+    model: CandidateModel | None,
     completion: Completion | None,
     cost: float | None,
     *,
@@ -32,8 +32,8 @@ def write(
     )
     redact = bool((call.leaderboard.inference or {}).get("redact"))
     trace |= {
-        "model_id": model["id"] if model else None,
-        "model_label": model["label"] if model else None,
+        "model_id": model.id if model else None,
+        "model_label": model.label if model else None,
         "upstream_model": completion.model if completion else None,
         "input": REDACTED if redact else call.caller_input,
         "output": None if completion is None else REDACTED if redact else completion.output,
