@@ -121,7 +121,7 @@ def _maybe_improvement_run(
 ) -> str | None:
     """Start a run when this consolidation changed enough of the dataset (if configured)."""
     from shared.errors import DrGeroError
-    from shared.services.runs import start_run
+    from shared.services.runs import start
 
     leaderboard = deps.leaderboards.get(leaderboard_id)
     if leaderboard is None or version is None or not version.rows:
@@ -130,7 +130,7 @@ def _maybe_improvement_run(
     if threshold is None or changed / version.rows < threshold:
         return None
     try:
-        return str(start_run(deps, leaderboard, source="dataset_improvement")["id"])
+        return start(deps, leaderboard, source="dataset_improvement").id
     except DrGeroError as exc:  # fewer than two models, a run already active, ...
         log.info("no dataset-improvement run for %s: %s", leaderboard_id, exc.code)
         return None

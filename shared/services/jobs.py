@@ -59,7 +59,7 @@ def start_scheduled_runs(deps: Deps) -> dict[str, Any]:
     """One run per leaderboard whose schedule is due; the next time is set either way."""
     from shared.domain.schedule import ScheduleConfig, next_run_at
     from shared.errors import DrGeroError
-    from shared.services.runs import start_run
+    from shared.services.runs import start
 
     started, skipped = [], []
     now = utcnow()
@@ -70,8 +70,7 @@ def start_scheduled_runs(deps: Deps) -> dict[str, Any]:
         upcoming = next_run_at(ScheduleConfig.model_validate(leaderboard.schedule), now)
         deps.leaderboards.update(leaderboard_id, {"next_run_at": upcoming})
         try:
-            run = start_run(deps, leaderboard, source="schedule")
-            started.append(run["id"])
+            started.append(start(deps, leaderboard, source="schedule").id)
         except DrGeroError as exc:  # e.g. a run is still active: this slot is skipped
             skipped.append({"leaderboard_id": leaderboard_id, "reason": exc.code})
     return {"started": started, "skipped": skipped}

@@ -42,7 +42,6 @@ from shared.services.run_guard import (
     snapshot_parts,
 )
 from shared.storage.records import CandidateModel, LeaderboardRecord, Run
-from shared.storage.runs import run_document
 from shared.tasks.messages import PrepareRun
 
 Source = Literal["manual", "schedule", "dataset_improvement"]
@@ -66,12 +65,6 @@ def start_run_for(
         model_ids=body.model_ids,
     )
     return public_run(run)
-
-
-def start_run(deps: Deps, leaderboard: LeaderboardRecord, *, source: Source) -> dict[str, Any]:
-    """:func:`start`, answered as the run's document (what consolidation's improvement runs and
-    the scheduled-runs job read its id from, until they take the :class:`Run`)."""
-    return run_document(start(deps, leaderboard, source=source))
 
 
 def start(
