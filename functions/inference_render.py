@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Generator, Iterator
 from typing import Any
 
+from shared.domain.entities import CandidateModel
 from shared.errors import DrGeroError, error_body
 from shared.services import inference
-from shared.storage.records import CandidateModel
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 

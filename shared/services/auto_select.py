@@ -18,6 +18,7 @@ from typing import Any
 from shared.bootstrap import Deps
 from shared.clock import utcnow
 from shared.domain.candidates import AutoSelectIn
+from shared.domain.entities import CandidateModel
 from shared.domain.tokens import Scope
 from shared.providers.errors import ProviderError
 from shared.providers.openrouter import CatalogModel, EndpointStats, OpenRouterCatalog
@@ -34,7 +35,6 @@ from shared.services.candidates import (
     require_room,
 )
 from shared.services.run_guard import refuse_during_run
-from shared.storage.records import CandidateModel
 
 
 def auto_select(

@@ -22,6 +22,7 @@ from shared.domain.candidates import (
     HuggingFaceModelIn,
     OpenRouterModelIn,
 )
+from shared.domain.entities import CandidateModel
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.providers.errors import ProviderError
@@ -32,7 +33,7 @@ from shared.services.endpoints import check_endpoint
 from shared.services.integrations import workspace_catalog
 from shared.services.run_guard import change_leaderboard, digest_of, refuse_during_run
 from shared.storage.leaderboards import Change
-from shared.storage.records import CandidateModel, LeaderboardRecord
+from shared.storage.records import LeaderboardRecord
 
 HIDDEN = "stored (hidden)"
 

@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bootstrap import Deps
 from shared.clock import iso, utcnow
+from shared.domain.entities import Run
 from shared.domain.run_status import RunStatus
 from shared.domain.tokens import Scope
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.auth import Principal, load_leaderboard
 from shared.services.run_finalize import compute_ranking, load_scores, publish_ranking
 from shared.storage.ids import is_storable_id
-from shared.storage.records import Run
 from shared.storage.unit_of_work import WriteConflict
 
 

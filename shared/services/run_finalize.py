@@ -20,10 +20,10 @@ from typing import Any
 
 from shared.bootstrap import Deps
 from shared.clock import utcnow
+from shared.domain.entities import Run
 from shared.domain.ranking import RowResult, rank_models
 from shared.domain.run_status import RunStatus
 from shared.services import selection
-from shared.storage.records import Run
 
 
 def load_scores(deps: Deps, leaderboard_id: str, run_id: str) -> dict[str, list[dict[str, Any]]]:

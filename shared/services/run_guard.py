@@ -18,12 +18,13 @@ from typing import Any, TypeVar
 
 from shared.bootstrap import Deps
 from shared.clock import jsonable
+from shared.domain.entities import CandidateModel
 from shared.domain.leaderboards import InferenceConfig
 from shared.domain.prompts import PROMPT_VERSION
 from shared.domain.snapshot import candidates_digest, config_parts, stale_parts
 from shared.errors import Conflict, NotFound, Unavailable
 from shared.storage.leaderboards import Change, LeaderboardChanged
-from shared.storage.records import CandidateModel, LeaderboardRecord
+from shared.storage.records import LeaderboardRecord
 
 T = TypeVar("T")
 

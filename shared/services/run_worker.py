@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.bootstrap import Deps
+from shared.domain.entities import Run
 from shared.domain.judge import (
     JudgeConfig,
     UnparseableJudgeAnswer,
@@ -42,7 +43,6 @@ from shared.services.endpoints import endpoint_for
 from shared.services.run_finalize import finalize_run
 from shared.services.run_prepare import shard_name
 from shared.services.runs import JUDGE_ENDPOINT
-from shared.storage.records import Run
 from shared.storage.runs import SCORE_FIELDS, ObjectExists, create_once
 
 log = logging.getLogger(__name__)

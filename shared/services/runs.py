@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.bootstrap import Deps
 from shared.clock import iso, jsonable, utcnow
+from shared.domain.entities import CandidateModel, Run
 from shared.domain.estimate import (
     DEFAULT_LATENCY_MS,
     LatencySource,
@@ -41,7 +42,7 @@ from shared.services.run_guard import (
     on_leaderboard_as_read,
     snapshot_parts,
 )
-from shared.storage.records import CandidateModel, LeaderboardRecord, Run
+from shared.storage.records import LeaderboardRecord
 from shared.tasks.messages import PrepareRun
 
 Source = Literal["manual", "schedule", "dataset_improvement"]

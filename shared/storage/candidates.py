@@ -14,9 +14,9 @@ from typing import Any
 
 from google.cloud import firestore
 
+from shared.domain.entities import CandidateModel
 from shared.storage.ids import is_storable_id
 from shared.storage.leaderboards import BatchWrite
-from shared.storage.records import CandidateModel
 
 
 class CandidateRepo:

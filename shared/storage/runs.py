@@ -29,13 +29,13 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from shared.domain.entities import Run
 from shared.domain.run_status import RunStatus
 from shared.storage.datasets import DatasetStore
 from shared.storage.ids import is_storable_id
 from shared.storage.leaderboards import LeaderboardChanged
 from shared.storage.limits import cut_by_size, document_size, fit_document
 from shared.storage.pagination import Page, fetch_page
-from shared.storage.records import Run
 
 # What a ranking needs of one row (``error`` is the error's code); kept in the shard's marker.
 SCORE_FIELDS = ("row_id", "score", "error", "latency_ms", "cost_usd", "judge_cost_usd")

@@ -19,11 +19,11 @@ import pytest
 
 from shared import bootstrap
 from shared.clock import utcnow
+from shared.domain.entities import Run
 from shared.errors import PayloadTooLarge
 from shared.services import accounts
 from shared.services.get_datasets import validate_get_dataset
 from shared.services.run_prepare import prepare_run, shard_name
-from shared.storage.records import Run
 from tests.conftest import Api, Workspace
 from tests.runs_support import (
     add_models,

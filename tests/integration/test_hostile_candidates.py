@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from shared.clock import utcnow
-from shared.storage.records import CandidateModel
+from shared.domain.entities import CandidateModel
 from tests.providers.hostile import HostileServer, MiB, Route, chunks, gzip_bomb
 from tests.runs_support import (
     add_models,

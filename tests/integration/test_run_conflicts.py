@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from shared.clock import utcnow
-from shared.storage.records import CandidateModel
+from shared.domain.entities import CandidateModel
 from tests.errors import assert_error
 from tests.inference_support import fetch_trace, infer
 from tests.runs_support import (

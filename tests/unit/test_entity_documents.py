@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from shared.domain.entities import CandidateModel, Run
 from shared.domain.run_status import RunStatus
 from shared.storage.candidates import candidate_document
-from shared.storage.records import CandidateModel, Run
 from shared.storage.runs import run_document
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.bootstrap import Deps
+from shared.domain.entities import CandidateModel
 from shared.providers.base import Completion, StreamEvent
 from shared.services.auth import Principal
 from shared.services.hotcache import TtlCache
-from shared.storage.records import CandidateModel, LeaderboardRecord, TokenRecord
+from shared.storage.records import LeaderboardRecord, TokenRecord
 from shared.storage.traces import new_trace_id
 from shared.storage.unit_of_work import UnitOfWork
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared.bootstrap import Deps
+from shared.domain.entities import CandidateModel
 from shared.errors import BadGateway, Conflict, DrGeroError, ValidationFailed
 from shared.providers.base import ChatRequest, StreamEvent
 from shared.providers.errors import MissingCredentials, ProviderError
@@ -24,7 +25,7 @@ from shared.services.inference.failures import (
     gave_up,
     stopped,
 )
-from shared.storage.records import CandidateModel, LeaderboardRecord
+from shared.storage.records import LeaderboardRecord
 
 
 def build(deps: Deps, leaderboard: LeaderboardRecord) -> tuple[list[CandidateModel], list[str]]:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 
 from shared.bootstrap import Deps
+from shared.domain.entities import CandidateModel
 from shared.errors import PaymentRequired
 from shared.providers.base import Completion
 from shared.services.inference import feedback
 from shared.services.inference.call import Answer, Call
-from shared.storage.records import CandidateModel
 
 log = logging.getLogger(__name__)
 

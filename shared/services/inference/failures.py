@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared.bootstrap import Deps
+from shared.domain.entities import CandidateModel
 from shared.errors import BadGateway, DrGeroError, GatewayTimeout, Unavailable, ValidationFailed
 from shared.providers.errors import ProviderError, RateLimited, UpstreamTimeout, UpstreamUnavailable
 from shared.services.inference import feedback
 from shared.services.inference.call import MIN_ATTEMPT_SECONDS, Call
-from shared.storage.records import CandidateModel
 
 FALLBACK_ERRORS = (UpstreamTimeout, UpstreamUnavailable, RateLimited)
 

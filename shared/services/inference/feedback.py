@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 
 from shared.bootstrap import Deps
+from shared.domain.entities import CandidateModel
 from shared.errors import DrGeroError
 from shared.providers.base import Completion
 from shared.services.inference import trace
 from shared.services.inference.call import Call
-from shared.storage.records import CandidateModel
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Generator
 
 from shared.bootstrap import Deps
+from shared.domain.entities import CandidateModel
 from shared.domain.estimate import estimate_tokens
 from shared.domain.prompts import message_text
 from shared.providers.base import Completion
@@ -20,7 +21,6 @@ from shared.providers.errors import ProviderError
 from shared.services.inference.call import Answer, Call, Started
 from shared.services.inference.charge import finish
 from shared.services.inference.failures import client_error, error_code
-from shared.storage.records import CandidateModel
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from shared.bootstrap import Deps
+from shared.domain.entities import CandidateModel
 from shared.providers.base import Completion
 from shared.services.inference.call import Call
-from shared.storage.records import CandidateModel
 
 REDACTED = "[redacted]"
 
